@@ -1,0 +1,5 @@
+export * from './redis-config';
+export * from './create-redis';
+export * from './lua-script';
+export * from './key-builder';
+export { default as redisPlugin, type RedisPluginOptions } from './redis-plugin';

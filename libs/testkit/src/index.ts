@@ -1,0 +1,10 @@
+export * from './free-port';
+export * from './child-processes';
+export * from './container-runtime';
+export * from './redis-server';
+export * from './redis-cluster';
+export * from './postgres-server';
+export * from './key-prefix';
+export * from './replicas';
+export * from './service-process';
+export { log } from './log';
