@@ -7,4 +7,5 @@ export * from './postgres-server';
 export * from './key-prefix';
 export * from './replicas';
 export * from './service-process';
+export * from './bench';
 export { log } from './log';

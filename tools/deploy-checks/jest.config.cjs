@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'deploy-checks',
+  preset: '../../jest.preset.cjs',
+  testMatch: ['<rootDir>/test/**/*.test.ts'],
+};
