@@ -70,6 +70,15 @@ export async function createService(options: ServiceOptions): Promise<ServiceIns
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // Requests in flight when close starts finish, then their keep-alive sockets end: without
+  // this, close waits out keepAliveTimeout (72 s) for clients that hold the socket open.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   app.addSchema(ErrorBody);
   installErrorHandler(app);
   await app.register(openApiPlugin, {

@@ -102,7 +102,9 @@ export function writeBenchReport(report: BenchReport): string {
     date: new Date().toISOString(),
   };
   const columns = ['scenario', 'requests', 'rps', 'p50Ms', 'p99Ms', 'errors', 'non2xx'];
-  const extra = [...new Set(report.scenarios.flatMap((s) => Object.keys(s)))].filter((k) => !columns.includes(k));
+  const extra = [...new Set(report.scenarios.flatMap((s) => Object.keys(s)))].filter(
+    (k) => !columns.includes(k),
+  );
   const header = [...columns, ...extra];
   const lines = [
     `## ${report.service}`,
@@ -117,17 +119,24 @@ export function writeBenchReport(report: BenchReport): string {
   ];
   if (report.targets) {
     lines.push('', '| target | met |', '| --- | --- |');
-    for (const [name, met] of Object.entries(report.targets)) lines.push(`| ${name} | ${met ? 'yes' : 'NO'} |`);
+    for (const [name, met] of Object.entries(report.targets))
+      lines.push(`| ${name} | ${met ? 'yes' : 'NO'} |`);
   }
   if (report.notes) {
     lines.push('');
     for (const [name, value] of Object.entries(report.notes)) lines.push(`- ${name}: ${value}`);
   }
-  lines.push('', `Machine: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, ${machine.date}`);
+  lines.push(
+    '',
+    `Machine: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, ${machine.date}`,
+  );
   const markdown = lines.join('\n');
   const dir = join(workspaceRoot(), 'bench-results');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${report.service}.json`), JSON.stringify({ ...report, machine }, null, 2));
+  writeFileSync(
+    join(dir, `${report.service}.json`),
+    JSON.stringify({ ...report, machine }, null, 2),
+  );
   writeFileSync(join(dir, `${report.service}.md`), `${markdown}\n`);
   process.stdout.write(`${markdown}\n`);
   return markdown;
