@@ -14,7 +14,11 @@ describe('loadConfig', () => {
   });
 
   it.each([
-    ['REDIS_URL', 'not-a-url', /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL, got "not-a-url"/],
+    [
+      'REDIS_URL',
+      'not-a-url',
+      /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL, got "not-a-url"/,
+    ],
     ['PORT', 'eighty', /PORT/],
     ['PORT', '70000', /PORT/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],

@@ -12,7 +12,12 @@ import {
   runMigrations,
   type ServiceInstance,
 } from '@redis-patterns/service-kit';
-import { startPostgres, startRedis, type PostgresServer, type RedisServer } from '@redis-patterns/testkit';
+import {
+  startPostgres,
+  startRedis,
+  type PostgresServer,
+  type RedisServer,
+} from '@redis-patterns/testkit';
 
 async function baseApp(): Promise<ServiceInstance> {
   const app = await createService({ name: 'kit-test', description: 'test', logLevel: 'silent' });
@@ -50,7 +55,11 @@ describe('service-kit skeleton', () => {
   afterAll(() => app.close());
 
   it('answers validation errors with the envelope naming the field', async () => {
-    const response = await app.inject({ method: 'POST', url: '/things/1', payload: { quantity: 0 } });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/things/1',
+      payload: { quantity: 0 },
+    });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toEqual({
       statusCode: 400,
@@ -58,12 +67,20 @@ describe('service-kit skeleton', () => {
       error: 'Bad Request',
       message: 'body/quantity must be >= 1',
     });
-    const badParam = await app.inject({ method: 'POST', url: '/things/abc', payload: { quantity: 1 } });
+    const badParam = await app.inject({
+      method: 'POST',
+      url: '/things/abc',
+      payload: { quantity: 1 },
+    });
     expect(badParam.json().message).toMatch(/params\/id/);
   });
 
   it('passes domain errors with their code and headers', async () => {
-    const response = await app.inject({ method: 'POST', url: '/things/1', payload: { quantity: 9 } });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/things/1',
+      payload: { quantity: 9 },
+    });
     expect(response.statusCode).toBe(409);
     expect(response.headers['x-left']).toBe('5');
     expect(response.json()).toMatchObject({ code: 'INSUFFICIENT_STOCK', message: 'only 5 left' });
@@ -93,9 +110,17 @@ describe('service-kit skeleton', () => {
   });
 
   it('passes a sane x-request-id through and replaces an insane one', async () => {
-    const kept = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'abc-123' } });
+    const kept = await app.inject({
+      method: 'GET',
+      url: '/health/live',
+      headers: { 'x-request-id': 'abc-123' },
+    });
     expect(kept.headers['x-request-id']).toBe('abc-123');
-    const replaced = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'a b<script>' } });
+    const replaced = await app.inject({
+      method: 'GET',
+      url: '/health/live',
+      headers: { 'x-request-id': 'a b<script>' },
+    });
     expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
@@ -103,7 +128,9 @@ describe('service-kit skeleton', () => {
     await app.inject({ method: 'POST', url: '/things/1', payload: { quantity: 1 } });
     const metrics = await app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.statusCode).toBe(200);
-    expect(metrics.body).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/things\/:id",status_code="200"\} 1/);
+    expect(metrics.body).toMatch(
+      /http_request_duration_seconds_count\{method="POST",route="\/things\/:id",status_code="200"\} 1/,
+    );
     expect(metrics.body).toContain('process_cpu_user_seconds_total');
   });
 
@@ -166,7 +193,11 @@ describe('readiness and shutdown with a real Redis', () => {
   it('boot fails with a message naming Redis when it is unreachable', async () => {
     const app = await baseApp();
     await expect(
-      registerRedis(app, { config: { url: 'redis://127.0.0.1:1' }, readiness: 'required', bootTimeoutMs: 300 }),
+      registerRedis(app, {
+        config: { url: 'redis://127.0.0.1:1' },
+        readiness: 'required',
+        bootTimeoutMs: 300,
+      }),
     ).rejects.toThrow(/Cannot reach Redis \(redis:\/\/127.0.0.1:1\/?\)/);
     await app.close();
   });
@@ -194,7 +225,10 @@ describe('PostgreSQL pool and migrations', () => {
   beforeAll(async () => {
     postgres = await startPostgres();
     dir = mkdtempSync(join(tmpdir(), 'migrations-'));
-    writeFileSync(join(dir, '001-things.sql'), 'CREATE TABLE things (id serial PRIMARY KEY, n int NOT NULL);');
+    writeFileSync(
+      join(dir, '001-things.sql'),
+      'CREATE TABLE things (id serial PRIMARY KEY, n int NOT NULL);',
+    );
     writeFileSync(join(dir, '002-seed.sql'), 'INSERT INTO things (n) VALUES (1);');
   }, 60000);
   afterAll(() => postgres.stop());
@@ -215,7 +249,12 @@ describe('PostgreSQL pool and migrations', () => {
   it('the plugin is ready with PostgreSQL and 503 while it is paused', async () => {
     const url = await postgres.createDatabase();
     const app = await baseApp();
-    await app.register(postgresPlugin, { url, migrationsDir: dir, statementTimeoutMs: 300, connectTimeoutMs: 300 });
+    await app.register(postgresPlugin, {
+      url,
+      migrationsDir: dir,
+      statementTimeoutMs: 300,
+      connectTimeoutMs: 300,
+    });
     await app.ready();
     try {
       expect((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);
@@ -237,7 +276,10 @@ describe('PostgreSQL pool and migrations', () => {
 
   it('boot fails with a message naming PostgreSQL when it is unreachable', async () => {
     const app = await baseApp();
-    app.register(postgresPlugin, { url: 'postgres://postgres@127.0.0.1:1/x', connectTimeoutMs: 300 });
+    app.register(postgresPlugin, {
+      url: 'postgres://postgres@127.0.0.1:1/x',
+      connectTimeoutMs: 300,
+    });
     await expect(app.ready()).rejects.toThrow(/Cannot use PostgreSQL at 127.0.0.1:1\/x/);
   });
 });

@@ -88,7 +88,8 @@ describe('testkit Redis fault controls', () => {
     const port = Number(result.stdout.trim());
     expect(port).toBeGreaterThan(0);
     const deadline = Date.now() + 3000;
-    while ((await portOpen(port)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while ((await portOpen(port)) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     expect(await portOpen(port)).toBe(false);
   });
 });
