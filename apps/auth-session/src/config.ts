@@ -1,14 +1,60 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { commonEnv, redisEnv, databaseEnv, redisConfigOf } from '@redis-patterns/service-kit';
+import {
+  commonEnv,
+  ConfigError,
+  databaseEnv,
+  redisConfigOf,
+  redisEnv,
+} from '@redis-patterns/service-kit';
 import type { RedisConfig } from '@redis-patterns/redis-core';
+import { parseSessionSecrets } from './session/session-secrets';
+import { parseAllowedOrigins } from './http/origin-policy';
+import { parseTrustProxy, type TrustProxy } from './http/trust-proxy';
+import { scryptParams } from './login/password-hash';
 
 /** Every variable auth-session reads, with its default; `server.ts` validates the environment against it. */
 export const envSchema = Type.Object({
   ...commonEnv(3002),
   ...redisEnv('auth'),
   ...databaseEnv(),
+  /** Comma list of cookie signing secrets (>= 32 chars each); the first signs, all verify. */
+  SESSION_SECRET: Type.Optional(Type.String()),
+  SESSION_COOKIE_NAME: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', default: 'sid' }),
+  COOKIE_SECURE: Type.Boolean({ default: false }),
+  SESSION_IDLE_SECONDS: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 1800 }),
+  SESSION_MAX_SECONDS: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 604_800 }),
+  LOGIN_MAX_FAILURES: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+  LOGIN_FAILURE_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 900 }),
+  PASSWORD_SCRYPT_COST: Type.Integer({ minimum: 1024, maximum: 1_048_576, default: 32768 }),
+  ALLOWED_ORIGINS: Type.String({ default: '' }),
+  TRUST_PROXY: Type.String({ default: 'false' }),
 });
 export type Env = Static<typeof envSchema>;
+
+/** Only this secret's holder can mint cookies on a developer's machine; never valid elsewhere. */
+const DEVELOPMENT_SECRET = 'development-only-session-secret-do-not-deploy';
+
+export interface SessionSettings {
+  /** Cookie signing secrets; the first signs new cookies, every one verifies. */
+  secrets: string[];
+  /** @default 'sid' */
+  cookieName: string;
+  /** Mark the cookie `Secure` (HTTPS only). @default false */
+  cookieSecure: boolean;
+  /** A session unused this long is gone. @default 1800 */
+  idleSeconds: number;
+  /** A session is gone this long after login, however much it is used. @default 604800 */
+  maxSeconds: number;
+}
+
+export interface LoginSettings {
+  /** Failed logins of one (username, IP) pair before 429. @default 5 */
+  maxFailures: number;
+  /** Window in which failures are counted, and the lockout length. @default 900 */
+  failureWindowSeconds: number;
+  /** scrypt N for new password hashes (a power of two). @default 32768 */
+  scryptCost: number;
+}
 
 /** What `buildApp` needs; tests build it directly. */
 export interface AppConfig {
@@ -17,11 +63,55 @@ export interface AppConfig {
   redis: RedisConfig;
   /** Prefix of every Redis key of this service. @default 'auth' */
   keyPrefix: string;
-  /** PostgreSQL, the source of truth. */
+  /** PostgreSQL, the source of truth for users. */
   database: { url: string; poolSize: number; statementTimeoutMs: number };
+  session: SessionSettings;
+  login: LoginSettings;
+  /** Origins besides the service's own allowed to send state-changing requests. @default [] */
+  allowedOrigins: string[];
+  /** Which proxies' X-Forwarded-For to believe for the client IP. @default false */
+  trustProxy: TrustProxy;
+}
+
+function sessionSecretsOf(env: Env): string[] {
+  if (env.SESSION_SECRET === undefined || env.SESSION_SECRET.trim() === '') {
+    if (env.NODE_ENV === 'development') return [DEVELOPMENT_SECRET];
+    throw new ConfigError(
+      'SESSION_SECRET',
+      `SESSION_SECRET is required when NODE_ENV is "${env.NODE_ENV}" (a comma list of secrets of at least 32 characters)`,
+    );
+  }
+  try {
+    return parseSessionSecrets(env.SESSION_SECRET);
+  } catch (error) {
+    throw new ConfigError('SESSION_SECRET', (error as Error).message);
+  }
 }
 
 export function configFromEnv(env: Env): AppConfig {
+  if (env.SESSION_MAX_SECONDS < env.SESSION_IDLE_SECONDS) {
+    throw new ConfigError(
+      'SESSION_MAX_SECONDS',
+      'SESSION_MAX_SECONDS must be at least SESSION_IDLE_SECONDS',
+    );
+  }
+  let allowedOrigins: string[];
+  let trustProxy: TrustProxy;
+  try {
+    allowedOrigins = parseAllowedOrigins(env.ALLOWED_ORIGINS);
+  } catch (error) {
+    throw new ConfigError('ALLOWED_ORIGINS', (error as Error).message);
+  }
+  try {
+    trustProxy = parseTrustProxy(env.TRUST_PROXY);
+  } catch (error) {
+    throw new ConfigError('TRUST_PROXY', (error as Error).message);
+  }
+  try {
+    scryptParams(env.PASSWORD_SCRYPT_COST);
+  } catch (error) {
+    throw new ConfigError('PASSWORD_SCRYPT_COST', (error as Error).message);
+  }
   return {
     logLevel: env.LOG_LEVEL,
     redis: redisConfigOf(env, 'auth-session'),
@@ -31,5 +121,19 @@ export function configFromEnv(env: Env): AppConfig {
       poolSize: env.DATABASE_POOL_SIZE,
       statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
     },
+    session: {
+      secrets: sessionSecretsOf(env),
+      cookieName: env.SESSION_COOKIE_NAME,
+      cookieSecure: env.COOKIE_SECURE,
+      idleSeconds: env.SESSION_IDLE_SECONDS,
+      maxSeconds: env.SESSION_MAX_SECONDS,
+    },
+    login: {
+      maxFailures: env.LOGIN_MAX_FAILURES,
+      failureWindowSeconds: env.LOGIN_FAILURE_WINDOW_SECONDS,
+      scryptCost: env.PASSWORD_SCRYPT_COST,
+    },
+    allowedOrigins,
+    trustProxy,
   };
 }

@@ -1,0 +1,84 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Replicas } from '@redis-patterns/testkit';
+import type { ServiceInstance } from '@redis-patterns/service-kit';
+import {
+  call,
+  registerAndLogin,
+  SECRET,
+  startAuthReplicas,
+  startServers,
+  type Servers,
+} from './harness';
+
+const OLD_SECRET = 'old-secret-0123456789abcdefghijklmnopqr';
+
+describe('session lifetime and secret rotation', () => {
+  let servers: Servers;
+  let replicas: Replicas<ServiceInstance>;
+
+  beforeAll(async () => {
+    servers = await startServers();
+    // Replica 0 still signs with the old secret; replica 1 has rotated: new first, old still verifies.
+    replicas = await startAuthReplicas(servers, 2, (i) => ({
+      session: {
+        secrets: i === 0 ? [OLD_SECRET] : [SECRET, OLD_SECRET],
+        cookieName: 'sid',
+        cookieSecure: false,
+        idleSeconds: 2,
+        maxSeconds: 5,
+      },
+    }));
+  });
+  afterAll(async () => {
+    await replicas?.close();
+    await servers?.close();
+  });
+
+  it('expires an unused session after the idle time, while use keeps another alive', async () => {
+    const [a, b] = replicas.urls;
+    const idle = await registerAndLogin(a);
+    const used = await registerAndLogin(a);
+    for (let i = 0; i < 3; i += 1) {
+      await sleep(1000);
+      expect((await call(replicas.url(i), 'GET', '/auth/me', { cookie: used.cookie })).status).toBe(
+        200,
+      );
+    }
+    // 3 s after login: past the 2 s idle time of the unused one, the used one is still alive.
+    expect((await call(b, 'GET', '/auth/me', { cookie: idle.cookie })).status).toBe(401);
+    expect((await call(b, 'GET', '/auth/me', { cookie: used.cookie })).status).toBe(200);
+  });
+
+  it('ends a session at its absolute lifetime however much it is used', async () => {
+    const [a] = replicas.urls;
+    const { cookie } = await registerAndLogin(a);
+    const me = await call(a, 'GET', '/auth/me', { cookie });
+    const session = me.body?.session as { createdAt: string; expiresAt: string };
+    expect(Date.parse(session.expiresAt) - Date.parse(session.createdAt)).toBe(5000);
+    const statuses: number[] = [];
+    const started = Date.now();
+    while (Date.now() - started < 6000) {
+      await sleep(700);
+      statuses.push(
+        (await call(replicas.url(statuses.length), 'GET', '/auth/me', { cookie })).status,
+      );
+    }
+    expect(statuses[0]).toBe(200);
+    expect(statuses[statuses.length - 1]).toBe(401);
+    // Once rejected it stays rejected: a late touch cannot revive it.
+    expect(statuses.slice(statuses.indexOf(401)).every((s) => s === 401)).toBe(true);
+  });
+
+  it('accepts a cookie signed with the old secret and re-issues it under the new one', async () => {
+    const [a, b] = replicas.urls;
+    const { cookie } = await registerAndLogin(a);
+    const rotated = await call(b, 'GET', '/auth/me', { cookie });
+    expect(rotated.status).toBe(200);
+    expect(rotated.cookie).toBeDefined();
+    expect(rotated.cookie).not.toBe(cookie);
+    expect(rotated.cookie?.split('.')[0]).toBe(cookie.split('.')[0]);
+    const again = await call(b, 'GET', '/auth/me', { cookie: rotated.cookie });
+    expect(again.status).toBe(200);
+    expect(again.cookie).toBeUndefined();
+  });
+});
