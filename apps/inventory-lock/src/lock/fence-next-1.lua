@@ -1,0 +1,20 @@
+--[[
+  fence-next-1: the next fencing token of one resource on one Redlock master.
+
+  KEYS[1]  the resource's fence counter, e.g. inv:{sku1}:fence
+  ARGV[1]  floor: the answer is at least floor + 1 (0 when nothing is known)
+
+  Returns  the new counter value (integer >= 1).
+
+  Invariant: on one master, every call returns a value strictly greater than every value this
+  master returned or stored before (INCR is atomic; the floor only ever raises it). The caller
+  takes the highest answer of a quorum and writes it back with fence-raise-1, so any later
+  quorum overlaps and answers higher still.
+]]
+local floor = tonumber(ARGV[1])
+local value = redis.call('INCR', KEYS[1])
+if value <= floor then
+  value = floor + 1
+  redis.call('SET', KEYS[1], value)
+end
+return value
