@@ -1,0 +1,28 @@
+import type { UpstreamUrls } from '../config';
+
+/** One prefix of the gateway and where it goes. */
+export interface ProxyRoute {
+  /** Path prefix on the gateway; `prefix` and `prefix/*` are proxied. */
+  prefix: string;
+  /** What the prefix becomes upstream. */
+  rewritePrefix: string;
+  upstream: keyof UpstreamUrls;
+  /** Also proxy WebSocket upgrades under this prefix. */
+  websocket?: boolean;
+}
+
+/**
+ * The gateway's map (DESIGN "The system"): `/api` is stripped; Socket.IO keeps its path; the
+ * chat page is served at `/chat`, and `/chat/*` reaches the chat service's root so the page can
+ * load its assets through the gateway.
+ */
+export const PROXY_ROUTES: readonly ProxyRoute[] = [
+  { prefix: '/api/products', rewritePrefix: '/products', upstream: 'products' },
+  { prefix: '/api/auth', rewritePrefix: '/auth', upstream: 'auth' },
+  { prefix: '/api/inventory', rewritePrefix: '/inventory', upstream: 'inventory' },
+  { prefix: '/api/reservations', rewritePrefix: '/reservations', upstream: 'inventory' },
+  { prefix: '/api/leaderboards', rewritePrefix: '/leaderboards', upstream: 'leaderboard' },
+  { prefix: '/api/players', rewritePrefix: '/players', upstream: 'leaderboard' },
+  { prefix: '/socket.io', rewritePrefix: '/socket.io', upstream: 'chat', websocket: true },
+  { prefix: '/chat', rewritePrefix: '/', upstream: 'chat' },
+];
