@@ -1,7 +1,10 @@
 import { createService, registerRedis, type ServiceInstance } from '@redis-patterns/service-kit';
+import { registerChat } from './chat/chat-server';
 import type { AppConfig } from './config';
+import messagesRoutes from './routes/messages';
+import pageRoutes from './routes/page';
 
-/** Builds chat-realtime from a config object: the skeleton, its Redis, its routes. */
+/** Builds chat-realtime from a config object: the skeleton, its Redis, Socket.IO, its routes. */
 export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
   const app = await createService({
     name: 'chat-realtime',
@@ -9,6 +12,15 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
       'Socket.IO rooms across replicas through the Redis adapter, losing no acknowledged message.',
     logLevel: config.logLevel,
   });
-  await registerRedis(app, { config: config.redis, readiness: 'required' });
+  try {
+    await registerRedis(app, { config: config.redis, readiness: 'required' });
+    await registerChat(app, config);
+    await app.register(messagesRoutes, config.chat);
+    await app.register(pageRoutes);
+    await app.ready();
+  } catch (error) {
+    await app.close().catch(() => {});
+    throw error;
+  }
   return app;
 }

@@ -1,13 +1,80 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { commonEnv, redisEnv, redisConfigOf } from '@redis-patterns/service-kit';
+import { ConfigError, commonEnv, redisEnv, redisConfigOf } from '@redis-patterns/service-kit';
 import type { RedisConfig } from '@redis-patterns/redis-core';
 
 /** Every variable chat-realtime reads, with its default; `server.ts` validates the environment against it. */
 export const envSchema = Type.Object({
   ...commonEnv(3005),
   ...redisEnv('chat'),
+  /** Socket.IO transports, comma-separated: `websocket` (no sticky sessions) or `websocket,polling`. */
+  CHAT_TRANSPORTS: Type.String({
+    pattern: '^(websocket|polling)(,(websocket|polling))*$',
+    default: 'websocket',
+  }),
+  /** Accept guests who only give a display name (no auth-session cookie). */
+  CHAT_ALLOW_GUESTS: Type.Boolean({ default: true }),
+  /** Base URL of auth-session; the handshake calls `GET <AUTH_URL>/auth/me` with the cookie. */
+  AUTH_URL: Type.String({ pattern: '^https?://\\S+$', default: 'http://127.0.0.1:3002' }),
+  /** Deadline of the handshake's call to auth-session. */
+  AUTH_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 30000, default: 2000 }),
+  /** Approximate cap of each room's stream (XADD MAXLEN ~). */
+  CHAT_STREAM_MAXLEN: Type.Integer({ minimum: 100, maximum: 10000000, default: 10000 }),
+  /** Messages returned by a join without `lastSeenId`. */
+  CHAT_HISTORY_LIMIT: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+  /** Largest catch-up a join with `lastSeenId` returns (the newest ones, flagged `truncated`). */
+  CHAT_CATCHUP_LIMIT: Type.Integer({ minimum: 10, maximum: 10000, default: 1000 }),
+  /** Messages per socket per window before sends get a RATE_LIMITED error ack. */
+  CHAT_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, maximum: 100000, default: 10 }),
+  CHAT_RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, maximum: 3600000, default: 10000 }),
+  /** How often a replica refreshes its users' presence entries and rechecks each room. */
+  CHAT_PRESENCE_HEARTBEAT_MS: Type.Integer({ minimum: 50, maximum: 600000, default: 5000 }),
+  /** Lifetime of a presence entry not refreshed (a crashed replica's users vanish after it). */
+  CHAT_PRESENCE_TTL_MS: Type.Integer({ minimum: 100, maximum: 3600000, default: 15000 }),
+  /** How long a clientMsgId is remembered for deduplication. */
+  CHAT_DEDUPE_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 2592000, default: 86400 }),
+  /** Overlap before `lastSeenId` / before a subscription loss that a resync re-reads. */
+  CHAT_RESYNC_MARGIN_MS: Type.Integer({ minimum: 0, maximum: 600000, default: 2000 }),
 });
 export type Env = Static<typeof envSchema>;
+
+export type Transport = 'websocket' | 'polling';
+
+/** What the chat needs besides Redis; every field mirrors one variable of `envSchema`. */
+export interface ChatConfig {
+  /** @default ['websocket'] */
+  transports: Transport[];
+  /** @default true */
+  allowGuests: boolean;
+  /** @default 'http://127.0.0.1:3002' */
+  authUrl: string;
+  /** @default 2000 */
+  authTimeoutMs: number;
+  /** @default 10000 */
+  streamMaxLen: number;
+  /** @default 50 */
+  historyLimit: number;
+  /** @default 1000 */
+  catchupLimit: number;
+  /** @default 10 */
+  rateLimitMax: number;
+  /** @default 10000 */
+  rateLimitWindowMs: number;
+  /** @default 5000 */
+  presenceHeartbeatMs: number;
+  /** @default 15000 */
+  presenceTtlMs: number;
+  /** @default 86400 */
+  dedupeTtlSeconds: number;
+  /** @default 2000 */
+  resyncMarginMs: number;
+  /**
+   * `redis`: the Socket.IO Redis adapter, needed as soon as there are two replicas. `memory`:
+   * Socket.IO's in-process adapter, correct for one instance only; the benchmark's ceiling. Not
+   * an environment variable on purpose: a deployment always runs the Redis adapter.
+   * @default 'redis'
+   */
+  adapter?: 'redis' | 'memory';
+}
 
 /** What `buildApp` needs; tests build it directly. */
 export interface AppConfig {
@@ -16,12 +83,51 @@ export interface AppConfig {
   redis: RedisConfig;
   /** Prefix of every Redis key of this service. @default 'chat' */
   keyPrefix: string;
+  chat: ChatConfig;
 }
 
+export const defaultChatConfig: ChatConfig = {
+  transports: ['websocket'],
+  allowGuests: true,
+  authUrl: 'http://127.0.0.1:3002',
+  authTimeoutMs: 2000,
+  streamMaxLen: 10000,
+  historyLimit: 50,
+  catchupLimit: 1000,
+  rateLimitMax: 10,
+  rateLimitWindowMs: 10000,
+  presenceHeartbeatMs: 5000,
+  presenceTtlMs: 15000,
+  dedupeTtlSeconds: 86400,
+  resyncMarginMs: 2000,
+};
+
 export function configFromEnv(env: Env): AppConfig {
+  // Entries must outlive the interval that refreshes them, or users would flicker offline.
+  if (env.CHAT_PRESENCE_HEARTBEAT_MS * 2 > env.CHAT_PRESENCE_TTL_MS) {
+    throw new ConfigError(
+      'CHAT_PRESENCE_TTL_MS',
+      `CHAT_PRESENCE_TTL_MS must be at least twice CHAT_PRESENCE_HEARTBEAT_MS (${env.CHAT_PRESENCE_HEARTBEAT_MS})`,
+    );
+  }
   return {
     logLevel: env.LOG_LEVEL,
     redis: redisConfigOf(env, 'chat-realtime'),
     keyPrefix: env.REDIS_KEY_PREFIX,
+    chat: {
+      transports: [...new Set(env.CHAT_TRANSPORTS.split(',') as Transport[])],
+      allowGuests: env.CHAT_ALLOW_GUESTS,
+      authUrl: env.AUTH_URL.replace(/\/+$/, ''),
+      authTimeoutMs: env.AUTH_TIMEOUT_MS,
+      streamMaxLen: env.CHAT_STREAM_MAXLEN,
+      historyLimit: env.CHAT_HISTORY_LIMIT,
+      catchupLimit: env.CHAT_CATCHUP_LIMIT,
+      rateLimitMax: env.CHAT_RATE_LIMIT_MAX,
+      rateLimitWindowMs: env.CHAT_RATE_LIMIT_WINDOW_MS,
+      presenceHeartbeatMs: env.CHAT_PRESENCE_HEARTBEAT_MS,
+      presenceTtlMs: env.CHAT_PRESENCE_TTL_MS,
+      dedupeTtlSeconds: env.CHAT_DEDUPE_TTL_SECONDS,
+      resyncMarginMs: env.CHAT_RESYNC_MARGIN_MS,
+    },
   };
 }

@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+
+/**
+ * `GET /`: the chat page. Plain HTML and JavaScript with relative URLs only, so it works on the
+ * service's own port and under the gateway's `/chat` prefix alike.
+ */
+const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const page = readFileSync(join(__dirname, '..', 'public', 'index.html'), 'utf8');
+  app.get('/', async (_request, reply) =>
+    reply
+      .type('text/html; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .header(
+        'content-security-policy',
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:",
+      )
+      .send(page),
+  );
+};
+
+export default pageRoutes;
