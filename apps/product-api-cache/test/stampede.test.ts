@@ -1,0 +1,63 @@
+import type { ServiceInstance } from '@redis-patterns/service-kit';
+import type { Replicas } from '@redis-patterns/testkit';
+import {
+  closeRedis,
+  createRedis,
+  waitForReady,
+  type RedisClient,
+} from '@redis-patterns/redis-core';
+import { productGroup } from '../src/catalog/cache-groups';
+import { cacheKey } from '../src/cache/read-through-cache';
+import { dbQueries, request, startCluster, startServers, type Servers } from './harness';
+
+let servers: Servers;
+let replicas: Replicas<ServiceInstance>;
+let redis: RedisClient;
+beforeAll(async () => {
+  servers = await startServers();
+  replicas = await startCluster(2, servers, { leaseMs: 1000, leaseWaitMs: 3000 });
+  redis = createRedis({ url: servers.redis.url });
+  await waitForReady(redis, 2000);
+});
+afterAll(async () => {
+  if (redis) await closeRedis(redis);
+  await replicas?.close();
+  await servers?.stop();
+});
+
+describe('stampede protection', () => {
+  it('500 concurrent GETs of one cold product over two replicas cost one query', async () => {
+    const before = await dbQueries(replicas.apps, 'product_by_id');
+    const answers = await Promise.all(
+      Array.from({ length: 500 }, (_, i) => request(`${replicas.url(i)}/products/77`)),
+    );
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(500);
+    expect(new Set(answers.map((a) => JSON.stringify(a.body))).size).toBe(1);
+    expect((await dbQueries(replicas.apps, 'product_by_id')) - before).toBe(1);
+  });
+
+  it('200 concurrent GETs of one cold category page over two replicas cost one query', async () => {
+    const before = await dbQueries(replicas.apps, 'products_by_category');
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        request(`${replicas.url(i)}/products?category=toys&limit=13`),
+      ),
+    );
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect((await dbQueries(replicas.apps, 'products_by_category')) - before).toBe(1);
+  });
+
+  it('when the lease holder dies, a waiter takes over after the lease lapses: still one query', async () => {
+    // A lease nobody will ever fill: the holder crashed right after taking it.
+    const key = cacheKey(replicas.apps[0].cacheKeys, productGroup(78), 'v');
+    await redis.set(key.lease, 'crashed-holder', 'PX', 1000);
+    const before = await dbQueries(replicas.apps, 'product_by_id');
+    const started = Date.now();
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => request(`${replicas.url(i)}/products/78`)),
+    );
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1000 + 2000);
+    expect((await dbQueries(replicas.apps, 'product_by_id')) - before).toBe(1);
+  });
+});
