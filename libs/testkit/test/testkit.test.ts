@@ -74,7 +74,7 @@ describe('testkit Redis fault controls', () => {
     const script = `
       require('@swc-node/register');
       const { startRedis } = require(${JSON.stringify(require.resolve('@redis-patterns/testkit'))});
-      startRedis({ faults: true }).then((s) => { console.log(s.port); process.exit(3); });
+      startRedis({ faults: true }).then((s) => process.stdout.write(String(s.port), () => process.exit(3)));
     `;
     const result = spawnSync(
       process.execPath,
