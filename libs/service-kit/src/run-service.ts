@@ -1,17 +1,22 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
-import { ConfigError } from './env-config';
+import type { Static, TObject, TProperties } from '@sinclair/typebox';
+import { loadConfig } from './env-config';
 
-export interface RunOptions<Config> {
-  /** Reads and validates the environment; a ConfigError stops the process with exit code 1. */
-  loadConfig: () => Config;
+/** The process variables every service schema has (see `commonEnv`). */
+interface ProcessEnv {
+  PORT: number;
+  HOST: string;
+  SHUTDOWN_DELAY_MS: number;
+  SHUTDOWN_TIMEOUT_MS: number;
+}
+
+export interface RunOptions<P extends TProperties, Config> {
+  /** The service's environment schema; it must include `commonEnv(port)`. */
+  envSchema: TObject<P>;
+  /** Turns the validated environment into the config object `build` takes. */
+  configFromEnv: (env: Static<TObject<P>>) => Config;
   build: (config: Config) => Promise<FastifyInstance>;
-  port: (config: Config) => number;
-  host: (config: Config) => string;
-  /** Time to stay up answering 503 on readiness after SIGTERM. @default 0 */
-  shutdownDelayMs?: (config: Config) => number;
-  /** Hard limit of the graceful shutdown. @default 10000 */
-  shutdownTimeoutMs?: (config: Config) => number;
 }
 
 function fail(message: string): never {
@@ -20,18 +25,21 @@ function fail(message: string): never {
 }
 
 /**
- * Process concerns only: config, listen, graceful shutdown. On SIGTERM or SIGINT readiness goes
- * 503, after the optional delay the server stops accepting, in-flight requests finish, clients
- * close, exit 0.
+ * Process concerns only: config, listen, graceful shutdown. A bad variable stops the process
+ * with one line naming it and exit code 1. On SIGTERM or SIGINT readiness goes 503, after
+ * SHUTDOWN_DELAY_MS the server stops accepting, in-flight requests finish, clients close, exit 0;
+ * SHUTDOWN_TIMEOUT_MS bounds the whole.
  */
-export async function runService<Config>(options: RunOptions<Config>): Promise<void> {
+export async function runService<P extends TProperties, Config>(
+  options: RunOptions<P, Config>,
+): Promise<void> {
+  let env: Static<TObject<P>> & ProcessEnv;
   let config: Config;
   try {
-    config = options.loadConfig();
+    env = loadConfig(options.envSchema) as Static<TObject<P>> & ProcessEnv;
+    config = options.configFromEnv(env);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof Error)
-      fail(`Invalid configuration: ${error.message}`);
-    throw error;
+    fail(`Invalid configuration: ${(error as Error).message}`);
   }
   let app: FastifyInstance;
   try {
@@ -39,19 +47,16 @@ export async function runService<Config>(options: RunOptions<Config>): Promise<v
   } catch (error) {
     fail(`Cannot start: ${(error as Error).message}`);
   }
-  const delayMs = options.shutdownDelayMs?.(config) ?? 0;
-  closeWithGrace(
-    { delay: options.shutdownTimeoutMs?.(config) ?? 10000 },
-    async ({ signal, err }) => {
-      if (err) app.log.error({ err }, 'fatal error, shutting down');
-      else app.log.info({ signal }, 'shutting down');
-      app.health.shuttingDown = true;
-      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-      await app.close();
-    },
-  );
+  closeWithGrace({ delay: env.SHUTDOWN_TIMEOUT_MS }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'fatal error, shutting down');
+    else app.log.info({ signal }, 'shutting down');
+    app.health.shuttingDown = true;
+    if (env.SHUTDOWN_DELAY_MS > 0)
+      await new Promise((resolve) => setTimeout(resolve, env.SHUTDOWN_DELAY_MS));
+    await app.close();
+  });
   try {
-    await app.listen({ port: options.port(config), host: options.host(config) });
+    await app.listen({ port: env.PORT, host: env.HOST });
   } catch (error) {
     await app.close().catch(() => {});
     fail(`Cannot listen: ${(error as Error).message}`);
