@@ -1,0 +1,4 @@
+-- One database per service: each keeps its own schema_migrations table.
+CREATE DATABASE product_api_cache;
+CREATE DATABASE auth_session;
+CREATE DATABASE inventory_lock;

@@ -1,0 +1,139 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  composeConfigProblems,
+  composeContractProblems,
+  dockerfileProblems,
+  readText,
+} from '../src/docker-checks';
+import { parse } from 'yaml';
+import { deployableApps, repoRoot } from '../src/repo';
+
+const dockerfile = join(repoRoot, 'docker', 'Dockerfile');
+const composeFile = join(repoRoot, 'docker', 'compose.yaml');
+let scratch: string;
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'deploy-checks-docker-'));
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('docker/Dockerfile', () => {
+  it('lints clean with dockerfilelint', () => {
+    expect(dockerfileProblems(readText(dockerfile))).toEqual([]);
+  });
+
+  it('is one multi-stage build per APP: Nx build, pruned deps, non-root, node as CMD', () => {
+    const text = readText(dockerfile);
+    expect(text.match(/^FROM node:(22|24)-\S*slim AS \w+$/gm)).toHaveLength(3);
+    expect(text).toMatch(/npx nx run "\$\{APP\}:build"/);
+    expect(text).toMatch(/npm install --omit=dev/);
+    expect(text).toMatch(/^ENV NODE_ENV=production APP=\$\{APP\}$/m);
+    expect(text).toMatch(/^USER 1000:1000$/m);
+    expect(text).toMatch(/^HEALTHCHECK .*CMD \["node", "\/app\/healthcheck.cjs"\]$/m);
+    expect(text).toMatch(/^CMD \["node", "dist\/server.js"\]$/m);
+  });
+
+  it('lint catches a broken Dockerfile', () => {
+    expect(
+      dockerfileProblems('FROM node\nRUN apt-get install curl\nEXPOSE http\n').length,
+    ).toBeGreaterThanOrEqual(2);
+  });
+
+  it('prune step keeps exactly the app and its runtime libs, without test-only packages', () => {
+    // CI builds before it tests (.ci/run); without dist/ the script must say so.
+    const app = 'game-leaderboard';
+    const out = join(scratch, 'deployable');
+    const result = spawnSync('node', [join(repoRoot, 'docker', 'prune-workspaces.cjs'), app, out], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    });
+    const built = [`apps/${app}`, 'libs/redis-core', 'libs/service-kit'].every((dir) =>
+      existsSync(join(repoRoot, dir, 'dist')),
+    );
+    if (!built) {
+      expect(result.stderr).toMatch(/dist is missing \(build first\)/);
+      return;
+    }
+    expect(result.stderr).toBe('');
+    const readJson = (file: string): Record<string, unknown> =>
+      JSON.parse(readFileSync(join(out, file), 'utf8')) as Record<string, unknown>;
+    expect(readJson('package.json').workspaces).toEqual([
+      `apps/${app}`,
+      'libs/redis-core',
+      'libs/service-kit',
+    ]);
+    expect(readJson('package.json').devDependencies).toBeUndefined();
+    expect(readJson(`apps/${app}/package.json`).devDependencies).toBeUndefined();
+    expect(existsSync(join(out, 'apps', app, 'dist', 'server.js'))).toBe(true);
+    expect(existsSync(join(out, 'libs', 'testkit'))).toBe(false);
+  });
+
+  it('prune step refuses an APP that is not an app', () => {
+    const result = spawnSync(
+      'node',
+      [join(repoRoot, 'docker', 'prune-workspaces.cjs'), 'no-such-app', join(scratch, 'x')],
+      {
+        cwd: repoRoot,
+        encoding: 'utf8',
+      },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/no apps\/no-such-app\/package.json/);
+  });
+});
+
+describe('docker/compose.yaml', () => {
+  it('validates with docker-compose config -q', () => {
+    expect(composeConfigProblems(composeFile)).toEqual([]);
+  });
+
+  it('builds every app (APP names a real app), two replicas each, gateway behind :8080', () => {
+    const text = readText(composeFile);
+    expect(composeContractProblems(text)).toEqual([]);
+    interface Service {
+      build?: { args: { APP: string } };
+      deploy?: { replicas?: number };
+      init?: boolean;
+      healthcheck?: object;
+      depends_on?: Record<string, { condition: string }>;
+      ports?: string[];
+    }
+    const { services } = parse(text, { merge: true }) as { services: Record<string, Service> };
+    const built = Object.values(services).filter((service) => service.build);
+    expect(built.map((service) => service.build?.args.APP).sort()).toEqual(deployableApps());
+    for (const service of built) {
+      expect(service.deploy?.replicas).toBeGreaterThanOrEqual(2);
+      expect(service.healthcheck).toBeDefined();
+      expect(service.depends_on?.redis.condition).toBe('service_healthy');
+    }
+    expect(Object.values(services).every((service) => service.init === true)).toBe(true);
+    expect(services.edge.ports).toEqual(['8080:8080']);
+    expect(services.edge.depends_on?.['gateway-ratelimit'].condition).toBe('service_healthy');
+  });
+
+  it('fails on a broken compose file, an unknown APP, an unknown variable and a bad value', () => {
+    const broken = readText(composeFile)
+      .replace('APP: game-leaderboard', 'APP: game-leaderbord')
+      .replace('CHAT_TRANSPORTS: websocket', 'CHAT_TRANSPORT: websocket')
+      .replace('REDIS_KEY_PREFIX: inv', 'REDIS_KEY_PREFIX: inv space');
+    expect(composeContractProblems(broken)).toEqual([
+      expect.stringMatching(/^compose service inventory-lock: REDIS_KEY_PREFIX must be valid/),
+      'compose service game-leaderboard: APP game-leaderbord names no app with a build script',
+      "compose service chat-realtime: CHAT_TRANSPORT is not a variable of chat-realtime's envSchema",
+    ]);
+    const invalid = join(scratch, 'compose.yaml');
+    writeFileSync(
+      invalid,
+      readText(composeFile).replace('condition: service_healthy', 'condition: healthy'),
+    );
+    expect(composeConfigProblems(invalid).join('\n')).toMatch(/condition/);
+  });
+
+  it('fails with a clear message when docker-compose is absent, instead of skipping', () => {
+    expect(() => composeConfigProblems(composeFile, 'docker-compose-not-installed')).toThrow(
+      /docker-compose-not-installed is not installed, .*apt-get install docker-compose/,
+    );
+  });
+});
