@@ -1,0 +1,127 @@
+// Drills 1-3 at reduced size (the full size is `npm run drills`). Each asserts what the services'
+// issues promise; where a service does not keep a promise the test says so in its name and pins
+// the behaviour actually observed, so a change in either direction is noticed.
+import { REDUCED_SIZE, drillLine, runDrill, type DrillResult } from '../src/drills';
+import type { LoadEvent, Op } from '../src/mixed-load';
+import { startTestCluster, waitAllReady, type TestCluster } from '../src/test-cluster';
+
+/** Requests carrying a body: the gateway does not retry them on another replica. */
+const WRITES = new Set<Op>([
+  'product.write',
+  'inventory.reserve',
+  'leaderboard.score',
+  'auth.login',
+]);
+
+const READS = new Set<Op>(['product.read', 'auth.me', 'leaderboard.top']);
+
+function failuresOf(result: DrillResult, filter: (e: LoadEvent) => boolean): LoadEvent[] {
+  return result.events.filter((e) => !e.ok && filter(e));
+}
+
+function outcomesDuring(result: DrillResult, op: Op): string[] {
+  return Object.keys(result.during[op]?.outcomes ?? {});
+}
+
+describe('fault drills under a mixed load through the gateway (reduced size)', () => {
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    cluster = await startTestCluster();
+  }, 180_000);
+
+  afterAll(async () => {
+    await cluster?.close();
+  }, 60_000);
+
+  afterEach(async () => {
+    await waitAllReady(cluster, 60_000);
+  }, 70_000);
+
+  it('1. SIGKILL one replica of every service: reads recover at once, nothing acknowledged is lost', async () => {
+    const result = await runDrill(cluster, 'kill', REDUCED_SIZE);
+    process.stdout.write(`${drillLine(result)}\n`);
+    expect(result.crashed).toEqual([]);
+    expect(result.ackedLost).toBe(0);
+    expect(result.verification.chatUndelivered).toBe(0);
+    // Bodiless requests are retried by the gateway on the surviving replica: past the requests
+    // in flight at the kill (1 s window), no read fails.
+    expect(failuresOf(result, (e) => READS.has(e.op) && e.at > result.faultAt + 1000)).toEqual([]);
+    // Once the killed replicas are back, nothing fails.
+    expect(failuresOf(result, (e) => e.at > result.faultEnd + 1000)).toEqual([]);
+    // KNOWN GAP (gateway-ratelimit): a POST/PUT routed to the dead replica is answered 502 instead
+    // of being retried on the live one, once per 2 s cooldown per gateway replica and upstream,
+    // until the replica is back. Never a hang and never a lost acknowledged write.
+    // inventory-lock: a lock held by the killed replica blocks its sku until the lock TTL
+    // (3 s) lapses; meanwhile reservations there are refused with 503 LOCK_NOT_ACQUIRED.
+    for (const e of failuresOf(
+      result,
+      (ev) => WRITES.has(ev.op) && ev.at > result.faultAt + 1000,
+    )) {
+      const lockWait = e.op === 'inventory.reserve' && e.at < result.faultAt + 3000 + 4000;
+      expect([e.op, e.outcome]).toEqual([
+        e.op,
+        lockWait && e.outcome === '503 LOCK_NOT_ACQUIRED' ? e.outcome : '502 BAD_GATEWAY',
+      ]);
+    }
+  }, 150_000);
+
+  it('2. SIGTERM one replica of every service: no acknowledged write lost; NOT yet zero failed requests (gateway gap)', async () => {
+    const result = await runDrill(cluster, 'term', REDUCED_SIZE);
+    process.stdout.write(`${drillLine(result)}\n`);
+    expect(result.crashed).toEqual([]);
+    expect(result.ackedLost).toBe(0);
+    expect(result.verification.chatUndelivered).toBe(0);
+    // The issue promises zero failed requests. Observed instead (reported, not hidden): the
+    // stopping replicas finish their in-flight requests, but the gateway answers 502 to a write
+    // routed to a replica that has closed its listener (it retries refused connections for
+    // bodiless requests only) and to a request whose pooled keep-alive connection the stopping
+    // replica closes (not retried at all); a request racing the stopping gateway's own close
+    // can be reset. All of them end once the replicas are back, and none is a hang.
+    for (const e of failuresOf(result, () => true)) {
+      expect(['502 BAD_GATEWAY', 'ECONNRESET', 'UND_ERR_SOCKET']).toContain(e.outcome);
+      expect(e.ms).toBeLessThan(3000);
+    }
+    // Reads fail far less often than writes: only the keep-alive race, not every refused connection.
+    expect(failuresOf(result, (e) => READS.has(e.op)).length).toBeLessThanOrEqual(
+      Math.max(3, failuresOf(result, (e) => WRITES.has(e.op)).length),
+    );
+    expect(failuresOf(result, (e) => e.at > result.faultEnd + 1000)).toEqual([]);
+  }, 150_000);
+
+  it('3. Redis SIGSTOP 5 s: each service degrades as promised, nothing hangs, all recover after SIGCONT', async () => {
+    const result = await runDrill(cluster, 'redis-pause', REDUCED_SIZE);
+    process.stdout.write(`${drillLine(result)}\n`);
+    expect(result.crashed).toEqual([]);
+    expect(result.ackedLost).toBe(0);
+    // chat: every acknowledged message reaches the member on the other replica after the resync.
+    expect(result.verification.chatUndelivered).toBe(0);
+    expect(result.verification.chatDuplicates).toBe(0);
+    // product-api-cache: reads and writes bypass the cache and keep answering from PostgreSQL.
+    expect(outcomesDuring(result, 'product.read')).toEqual(['200']);
+    expect(outcomesDuring(result, 'product.write')).toEqual(['200']);
+    // auth-session: fails closed with 503, never a guess (no 401 for a valid session).
+    expect(outcomesDuring(result, 'auth.me')).toContain('503 SESSION_STORE_UNAVAILABLE');
+    for (const outcome of outcomesDuring(result, 'auth.me'))
+      expect(['200', '503 SESSION_STORE_UNAVAILABLE']).toContain(outcome);
+    // inventory-lock: the lock refuses (503), nothing is reserved without it.
+    for (const outcome of outcomesDuring(result, 'inventory.reserve'))
+      expect(outcome === '201' || outcome.startsWith('503')).toBe(true);
+    // game-leaderboard: 503.
+    for (const op of ['leaderboard.score', 'leaderboard.top'] as Op[])
+      for (const outcome of outcomesDuring(result, op))
+        expect(outcome === '200' || outcome.startsWith('503')).toBe(true);
+    // gateway: the default policy fails open, so no request is refused by the limiter itself;
+    // the login route's policy fails closed (503 RATE_LIMIT_UNAVAILABLE).
+    expect(
+      result.events.filter((e) => e.op !== 'auth.login' && e.outcome.includes('RATE_LIMIT')),
+    ).toEqual([]);
+    for (const outcome of outcomesDuring(result, 'auth.login'))
+      expect(['200', '503 RATE_LIMIT_UNAVAILABLE']).toContain(outcome);
+    expect(outcomesDuring(result, 'auth.login')).toContain('503 RATE_LIMIT_UNAVAILABLE');
+    // Nothing hangs: every answer within the command timeout (500 ms) plus generous slack.
+    for (const stats of Object.values(result.during)) expect(stats.maxMs).toBeLessThan(3000);
+    // Everything recovers within 5 s of SIGCONT.
+    expect(result.recoveryMs).toBeLessThan(5000);
+  }, 150_000);
+});
