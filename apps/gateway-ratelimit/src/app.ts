@@ -26,7 +26,11 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
       keys: createKeyBuilder(config.keyPrefix).child('rl'),
       enabled: config.rateLimitEnabled,
     });
-    // Proxied bodies are streamed, so Fastify's bodyLimit never sees them: check the declared size.
+    // Bodies the default parsers do not know are kept as raw bytes, replayable on a retry.
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) =>
+      done(null, body),
+    );
+    // Refuse an oversized declared body before reading it (Fastify's bodyLimit also applies).
     app.addHook('onRequest', async (request) => {
       const length = Number(request.headers['content-length'] ?? 0);
       if (length > config.bodyLimit) {

@@ -91,6 +91,29 @@ describe('gateway-ratelimit: the proxy', () => {
     expect(served.filter((r) => r === 1).length).toBeGreaterThanOrEqual(5);
   });
 
+  it('replays a POST/PUT body on the next replica when one refuses the connection', async () => {
+    for (let i = 0; i < 6; i += 1) {
+      const method = i % 2 ? 'PUT' : 'POST';
+      const payload = JSON.stringify({ n: i, name: 'caf\u00e9' });
+      const answer = await call(`${gateways.url(i)}/api/products/${i}`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: payload,
+      });
+      expect(answer.status).toBe(200);
+      const echo = echoOf(answer.body);
+      expect(echo.method).toBe(method);
+      expect(JSON.parse(echo.body)).toEqual(JSON.parse(payload));
+    }
+    const raw = await call(`${gateways.url(0)}/api/products/raw`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: 'bytes as they are',
+    });
+    expect(raw.status).toBe(200);
+    expect(echoOf(raw.body).body).toBe('bytes as they are');
+  });
+
   it('passes request ids, sets X-Forwarded-For, leaves cookies and Set-Cookie alone', async () => {
     const answer = await call(`${gateways.url(1)}/api/auth/cookies`, {
       headers: {

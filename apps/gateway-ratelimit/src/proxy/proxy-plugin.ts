@@ -37,8 +37,10 @@ const TIMEOUTS = new Set([
   'UND_ERR_BODY_TIMEOUT',
   'FST_REPLY_FROM_GATEWAY_TIMEOUT',
 ]);
-/** Methods a refused connection may be retried on: nothing has been sent, and there is no body to replay. */
-const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
+/** A pooled keep-alive socket the upstream closed (e.g. while draining): the request may have arrived. */
+const RESET = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
+/** Methods safe to send twice, so a reset socket may be retried on another replica. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 function causeCode(error: unknown): string {
   let current: unknown = error;
@@ -48,12 +50,18 @@ function causeCode(error: unknown): string {
     if (typeof code === 'string') codes.push(code);
     current = cause;
   }
-  return codes.find((code) => REFUSED.has(code) || TIMEOUTS.has(code)) ?? codes[0] ?? '';
+  return (
+    codes.find((code) => REFUSED.has(code) || TIMEOUTS.has(code) || RESET.has(code)) ??
+    codes[0] ??
+    ''
+  );
 }
 
 /**
  * The proxy: one @fastify/http-proxy per prefix of PROXY_ROUTES, each balancing its service's
- * replicas round-robin, retrying a refused connection on the next replica (bodiless methods),
+ * replicas round-robin, retrying a refused connection on the next replica (any method: nothing
+ * was sent, and bodies are buffered so they can be replayed) and a reset keep-alive socket for
+ * idempotent methods,
  * and answering 502/504 in the error envelope instead of hanging.
  */
 export async function registerProxy(app: FastifyInstance, options: ProxyOptions): Promise<void> {
@@ -109,6 +117,9 @@ export async function registerProxy(app: FastifyInstance, options: ProxyOptions)
       rewritePrefix: route.rewritePrefix,
       upstream: '',
       disableRequestLogging: true,
+      // Bodies are parsed (JSON, text) or buffered by the gateway instead of streamed, so a
+      // request refused by a stopped replica can be replayed to the next one.
+      proxyPayloads: false,
       undici: { connect: { timeout: Math.min(options.timeoutMs, 5000) } },
       // http-proxy calls wsClientOptions.rewriteRequestHeaders; its typings omit it.
       wsClientOptions: {
@@ -131,9 +142,9 @@ export async function registerProxy(app: FastifyInstance, options: ProxyOptions)
           },
           retryDelay: ({ err, req, attempt: retries }) => {
             const outgoing = req as unknown as OutgoingRequest;
-            if (!err || !REFUSED.has(causeCode(err))) return null;
-            pool.markDown(attempt.origin);
-            if (!RETRYABLE.has(outgoing.method) || outgoing.headers['content-length']) return null;
+            const code = err ? causeCode(err) : '';
+            if (REFUSED.has(code)) pool.markDown(attempt.origin);
+            else if (!(RESET.has(code) && IDEMPOTENT.has(outgoing.method))) return null;
             if (retries + 1 >= pool.origins.length) return null;
             const next = pool.pick(attempt.tried);
             attempt.tried.add(next);
