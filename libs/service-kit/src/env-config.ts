@@ -52,7 +52,7 @@ export function databaseEnv() {
       default: 'postgres://postgres:postgres@127.0.0.1:5432/redis_patterns',
     }),
     DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
-    DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 600000, default: 5000 }),
+    DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 600000, default: 2000 }),
   };
 }
 

@@ -1,7 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { DomainError } from './domain-error';
+import { DomainError, unavailable } from './domain-error';
+import { isDatabaseUnavailable } from './postgres';
 
 /** Fastify's error envelope; every error response of every service has this shape. */
 export const ErrorBody = Type.Object(
@@ -35,7 +36,11 @@ export function errorBody(statusCode: number, code: string, message: string) {
 
 /** One error handler: the envelope for everything, 5xx details hidden unless a DomainError. */
 export function installErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError | DomainError, request, reply) => {
+  app.setErrorHandler((raised: FastifyError | DomainError, request, reply) => {
+    // A database that is away is the service being honest about a dependency, not a bug.
+    const error = isDatabaseUnavailable(raised)
+      ? unavailable('DATABASE_UNAVAILABLE', 'PostgreSQL is unavailable; retry shortly')
+      : raised;
     const statusCode =
       error instanceof DomainError
         ? error.statusCode

@@ -15,7 +15,10 @@ export interface PostgresOptions {
   url: string;
   /** @default 10 */
   poolSize?: number;
-  /** Server-side limit per statement, so a stalled query cannot pin a request. @default 5000 */
+  /**
+   * Limit per statement: server-side, and 500 ms later client-side, so a stalled or paused server
+   * turns into a 503 instead of a request that waits. @default 2000
+   */
   statementTimeoutMs?: number;
   /** How long to wait for a connection. @default 2000 */
   connectTimeoutMs?: number;
@@ -30,14 +33,39 @@ export function createPool(options: PostgresOptions): Pool {
     connectionString: options.url,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 2000,
-    statement_timeout: options.statementTimeoutMs ?? 5000,
-    query_timeout: (options.statementTimeoutMs ?? 5000) + 1000,
+    statement_timeout: options.statementTimeoutMs ?? 2000,
+    query_timeout: (options.statementTimeoutMs ?? 2000) + 500,
     idleTimeoutMillis: 30000,
   };
   const pool = new Pool(config);
   // An idle client whose server went away emits here; without a listener it would crash the process.
   pool.on('error', () => {});
   return pool;
+}
+
+const UNAVAILABLE_CODES = new Set([
+  '57014', // query_canceled: statement_timeout
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '53300', // too_many_connections
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+]);
+const UNAVAILABLE_MESSAGES =
+  /Query read timeout|timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|connection is closed/i;
+
+/**
+ * True for a PostgreSQL error that says the database is away or too slow (connection refused or
+ * lost, pool or statement timeout, shutting down), as opposed to a bad query or a constraint.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08')))
+    return true;
+  return typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message);
 }
 
 // Any constant works; it only has to be the same for every replica of every service.

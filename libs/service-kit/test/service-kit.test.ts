@@ -246,7 +246,7 @@ describe('PostgreSQL pool and migrations', () => {
     }
   });
 
-  it('the plugin is ready with PostgreSQL and 503 while it is paused', async () => {
+  it('the plugin is ready with PostgreSQL; while it is paused readiness and queries answer 503', async () => {
     const url = await postgres.createDatabase();
     const app = await baseApp();
     await app.register(postgresPlugin, {
@@ -255,9 +255,14 @@ describe('PostgreSQL pool and migrations', () => {
       statementTimeoutMs: 300,
       connectTimeoutMs: 300,
     });
+    app.get('/count', async () => {
+      const { rows } = await app.pg.query<{ n: number }>('SELECT count(*)::int AS n FROM things');
+      return { n: rows[0].n };
+    });
     await app.ready();
     try {
       expect((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);
+      expect((await app.inject({ method: 'GET', url: '/count' })).json()).toEqual({ n: 1 });
       if (postgres.source === 'embedded') {
         await postgres.pause();
         try {
@@ -265,6 +270,13 @@ describe('PostgreSQL pool and migrations', () => {
           const paused = await app.inject({ method: 'GET', url: '/health/ready' });
           expect(paused.statusCode).toBe(503);
           expect(Date.now() - started).toBeLessThan(1500);
+          // A route that needs the database answers 503 within the statement timeout + 500 ms.
+          const queried = Date.now();
+          const count = await app.inject({ method: 'GET', url: '/count' });
+          expect(Date.now() - queried).toBeLessThan(2500);
+          expect(count.statusCode).toBe(503);
+          expect(count.headers['retry-after']).toBe('1');
+          expect(count.json()).toMatchObject({ code: 'DATABASE_UNAVAILABLE' });
         } finally {
           await postgres.resume();
         }
