@@ -49,43 +49,35 @@ describe('fault drills under a mixed load through the gateway (reduced size)', (
     expect(failuresOf(result, (e) => READS.has(e.op) && e.at > result.faultAt + 1000)).toEqual([]);
     // Once the killed replicas are back, nothing fails.
     expect(failuresOf(result, (e) => e.at > result.faultEnd + 1000)).toEqual([]);
-    // KNOWN GAP (gateway-ratelimit): a POST/PUT routed to the dead replica is answered 502 instead
-    // of being retried on the live one, once per 2 s cooldown per gateway replica and upstream,
-    // until the replica is back. Never a hang and never a lost acknowledged write.
-    // inventory-lock: a lock held by the killed replica blocks its sku until the lock TTL
-    // (3 s) lapses; meanwhile reservations there are refused with 503 LOCK_NOT_ACQUIRED.
-    for (const e of failuresOf(
-      result,
-      (ev) => WRITES.has(ev.op) && ev.at > result.faultAt + 1000,
-    )) {
+    // The gateway replays a request refused by the dead replica on a live one, whatever its
+    // method, so past the requests in flight at the kill the only refusals allowed are
+    // inventory-lock's: a lock held by the killed replica blocks its sku until the lock TTL
+    // (3 s) lapses, and reservations there get 503 LOCK_NOT_ACQUIRED meanwhile.
+    for (const e of failuresOf(result, (ev) => ev.at > result.faultAt + 1000)) {
       const lockWait = e.op === 'inventory.reserve' && e.at < result.faultAt + 3000 + 4000;
       expect([e.op, e.outcome]).toEqual([
         e.op,
-        lockWait && e.outcome === '503 LOCK_NOT_ACQUIRED' ? e.outcome : '502 BAD_GATEWAY',
+        lockWait && e.outcome === '503 LOCK_NOT_ACQUIRED' ? e.outcome : 'no failure',
       ]);
     }
   }, 150_000);
 
-  it('2. SIGTERM one replica of every service: no acknowledged write lost; NOT yet zero failed requests (gateway gap)', async () => {
+  it('2. SIGTERM one replica of every service: graceful drain, no failed read, nothing acknowledged lost', async () => {
     const result = await runDrill(cluster, 'term', REDUCED_SIZE);
     process.stdout.write(`${drillLine(result)}\n`);
     expect(result.crashed).toEqual([]);
     expect(result.ackedLost).toBe(0);
     expect(result.verification.chatUndelivered).toBe(0);
-    // The issue promises zero failed requests. Observed instead (reported, not hidden): the
-    // stopping replicas finish their in-flight requests, but the gateway answers 502 to a write
-    // routed to a replica that has closed its listener (it retries refused connections for
-    // bodiless requests only) and to a request whose pooled keep-alive connection the stopping
-    // replica closes (not retried at all); a request racing the stopping gateway's own close
-    // can be reset. All of them end once the replicas are back, and none is a hang.
-    for (const e of failuresOf(result, () => true)) {
+    // Stopping replicas finish their in-flight requests (Connection: close on those responses),
+    // and the gateway replays refused requests and retries reads on a socket the stopping
+    // replica closed. The full-size drill measured 0 failed of 16,597 requests. One race is left
+    // and stated: a write sent on a pooled keep-alive socket at the instant the replica closes it
+    // may have arrived, so it is answered 502 rather than replayed.
+    expect(failuresOf(result, (e) => READS.has(e.op))).toEqual([]);
+    const writes = failuresOf(result, (e) => WRITES.has(e.op));
+    for (const e of writes)
       expect(['502 BAD_GATEWAY', 'ECONNRESET', 'UND_ERR_SOCKET']).toContain(e.outcome);
-      expect(e.ms).toBeLessThan(3000);
-    }
-    // Reads fail far less often than writes: only the keep-alive race, not every refused connection.
-    expect(failuresOf(result, (e) => READS.has(e.op)).length).toBeLessThanOrEqual(
-      Math.max(3, failuresOf(result, (e) => WRITES.has(e.op)).length),
-    );
+    expect(writes.length).toBeLessThanOrEqual(2);
     expect(failuresOf(result, (e) => e.at > result.faultEnd + 1000)).toEqual([]);
   }, 150_000);
 
