@@ -5,14 +5,7 @@ import { REDUCED_SIZE, drillLine, runDrill, type DrillResult } from '../src/dril
 import type { LoadEvent, Op } from '../src/mixed-load';
 import { startTestCluster, waitAllReady, type TestCluster } from '../src/test-cluster';
 
-/** Requests carrying a body: the gateway does not retry them on another replica. */
-const WRITES = new Set<Op>([
-  'product.write',
-  'inventory.reserve',
-  'leaderboard.score',
-  'auth.login',
-]);
-
+/** Idempotent requests: the gateway retries them on another replica even after a reset socket. */
 const READS = new Set<Op>(['product.read', 'auth.me', 'leaderboard.top']);
 
 function failuresOf(result: DrillResult, filter: (e: LoadEvent) => boolean): LoadEvent[] {
