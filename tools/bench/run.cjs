@@ -273,6 +273,7 @@ async function main() {
         'system',
         process.execPath,
         [
+          '--conditions=@redis-patterns/source',
           '-r',
           '@swc-node/register',
           join(ROOT, 'tools', 'e2e', 'src', 'system-bench.ts'),

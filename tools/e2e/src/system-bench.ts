@@ -1,46 +1,21 @@
 // System benchmark: a mixed load through the gateway replicas of a local cluster, with the rate
 // limiter on (GCRA, limits never reached) and off, plus the gateway's cost on one route against a
 // direct call to the upstream. Writes bench-results/system.json (the same shape as the services').
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
+import type autocannon from 'autocannon';
+import { httpLoad, ratio, writeBenchReport, type ScenarioResult } from '@redis-patterns/testkit';
 import { GatewayClient, cookieOf } from './gateway-client';
 import { startTestCluster, waitAllReady, type TestCluster } from './test-cluster';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
-export interface SystemScenario {
-  scenario: string;
-  requests: number;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
-  non2xx: number;
-  [extra: string]: number | string;
-}
-
-async function load(
+function load(
   scenario: string,
   url: string,
   requests: autocannon.Request[],
   seconds: number,
-): Promise<SystemScenario> {
-  if (new URL(url).hostname !== '127.0.0.1') throw new Error('load only goes to 127.0.0.1');
-  const result = await autocannon({ url, connections: 16, duration: seconds, requests });
-  const non2xx = Object.entries(result.statusCodeStats ?? {})
-    .filter(([code]) => !code.startsWith('2'))
-    .reduce((sum, [, s]) => sum + (s as { count: number }).count, 0);
-  return {
-    scenario,
-    requests: result.requests.total,
-    rps: Math.round(result.requests.average),
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    non2xx,
-  };
+): Promise<ScenarioResult> {
+  return httpLoad({ scenario, url, requests, connections: 16, durationSeconds: seconds });
 }
 
 /** Reads, a session check and a score write, in the proportions of a browsing user. */
@@ -87,7 +62,7 @@ export async function runSystemBench(
 ): Promise<string> {
   progress('starting the local cluster');
   const cluster = await startTestCluster();
-  const scenarios: SystemScenario[] = [];
+  const scenarios: ScenarioResult[] = [];
   try {
     const gateways = cluster.instances.filter((i) => i.service === 'gateway-ratelimit');
     const client = new GatewayClient(cluster.gatewayUrl);
@@ -158,7 +133,7 @@ export async function runSystemBench(
         load(`mixed via gateway #${i}, limiter on (again)`, g.url, requests, seconds),
       ),
     );
-    const combine = (name: string, parts: SystemScenario[]): SystemScenario => ({
+    const combine = (name: string, parts: ScenarioResult[]): ScenarioResult => ({
       scenario: name,
       requests: parts.reduce((s, p) => s + p.requests, 0),
       rps: parts.reduce((s, p) => s + p.rps, 0),
@@ -175,14 +150,13 @@ export async function runSystemBench(
   } finally {
     await cluster.close();
   }
-  const by = (name: string) => scenarios.find((s) => s.scenario === name) as SystemScenario;
-  const ratio = (a: number, b: number) => (b === 0 ? 0 : Math.round((a / b) * 1000) / 1000);
+  const by = (name: string) => scenarios.find((s) => s.scenario === name) as ScenarioResult;
   const mixedOnBest = Math.max(
     by('mixed via 2 gateways, limiter on (first)').rps,
     by('mixed via 2 gateways, limiter on (last)').rps,
   );
   const mixedRatio = ratio(mixedOnBest, by('mixed via 2 gateways, limiter off').rps);
-  const report = {
+  writeBenchReport({
     service: 'system',
     scenarios,
     ratios: {
@@ -202,12 +176,8 @@ export async function runSystemBench(
       load: `autocannon, 16 connections per gateway replica, ${seconds} s per scenario, 127.0.0.1`,
       mix: '3 x GET product, GET /auth/me (16 users), GET top 10, POST score',
     },
-    machine: { cores: cpus().length, node: process.version, date: new Date().toISOString() },
-  };
-  mkdirSync(join(ROOT, 'bench-results'), { recursive: true });
-  const file = join(ROOT, 'bench-results', 'system.json');
-  writeFileSync(file, JSON.stringify(report, null, 2));
-  return file;
+  });
+  return join(ROOT, 'bench-results', 'system.json');
 }
 
 if (require.main === module) {
