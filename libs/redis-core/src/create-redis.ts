@@ -1,5 +1,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { DEFAULT_REDIS_URL, type RedisConfig } from './redis-config';
+import { setReplicaAckPolicy, type ReplicaAckPolicy } from './replica-ack';
+import { SentinelFailoverGate } from './sentinel-failover-gate';
 
 /** Either kind of client; everything in this project works with both. */
 export type RedisClient = Redis | Cluster;
@@ -20,16 +22,50 @@ function baseOptions(config: RedisConfig): RedisOptions {
     maxRetriesPerRequest:
       config.maxRetriesPerRequest === undefined ? 1 : config.maxRetriesPerRequest,
     retryStrategy: reconnectDelay,
+    // A demoted master answers READONLY: reconnect (Sentinel names the new master) and resend,
+    // which is safe because a READONLY write did not happen.
+    reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
     connectionName: config.connectionName,
     lazyConnect: false,
   };
 }
 
+/** The replica-ack policy a config implies (see `RedisConfig.replicaAcks`). */
+export function replicaAckPolicy(config: RedisConfig): ReplicaAckPolicy {
+  const replicated = Boolean(config.clusterNodes?.length || config.sentinels?.length);
+  const commandTimeout = config.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  const timeoutMs = config.replicaAckTimeoutMs ?? Math.max(1, Math.floor(commandTimeout * 0.8));
+  if (timeoutMs >= commandTimeout) {
+    throw new Error(
+      `REDIS_REPLICA_ACK_TIMEOUT_MS (${timeoutMs}) must be below REDIS_COMMAND_TIMEOUT_MS (${commandTimeout})`,
+    );
+  }
+  return { replicas: config.replicaAcks ?? (replicated ? 1 : 0), timeoutMs };
+}
+
 /**
  * Creates an ioredis client for a standalone URL, Sentinel or Cluster, with explicit command and
- * connect timeouts and the offline queue off unless asked for (see `RedisConfig`).
+ * connect timeouts, the offline queue off unless asked for, and the replica-ack policy that
+ * `writeAcknowledged` / `awaitReplicas` apply (see `RedisConfig`).
  */
 export function createRedis(config: RedisConfig = {}): RedisClient {
+  const client = createClient(config);
+  const policy = replicaAckPolicy(config);
+  const sentinels = config.sentinels;
+  const gate =
+    sentinels?.length && policy.replicas > 0
+      ? () =>
+          new SentinelFailoverGate(sentinels, config.sentinelMaster ?? 'mymaster', {
+            tls: config.url?.startsWith('rediss:') ? {} : undefined,
+            connectTimeout: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+            retryStrategy: reconnectDelay,
+          })
+      : undefined;
+  setReplicaAckPolicy(client, policy, gate);
+  return client;
+}
+
+function createClient(config: RedisConfig): RedisClient {
   const options = baseOptions(config);
   if (config.clusterNodes?.length) {
     const url = config.url ? new URL(config.url) : undefined;
@@ -60,6 +96,9 @@ export function createRedis(config: RedisConfig = {}): RedisClient {
       db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0,
       tls: url.protocol === 'rediss:' ? {} : undefined,
       sentinelRetryStrategy: reconnectDelay,
+      // Without it a client stays on a demoted master until Sentinel reconfigures it (~11 s
+      // measured), and everything written there meanwhile is discarded by the resync.
+      failoverDetector: true,
     });
   }
   return new Redis(config.url ?? DEFAULT_REDIS_URL, options);
@@ -127,8 +166,9 @@ export async function closeRedis(client: RedisClient, timeoutMs = 1000): Promise
     timer = setTimeout(() => resolve('timeout'), timeoutMs);
   });
   try {
-    const outcome = await Promise.race([client.quit().then(() => ended), deadline]);
-    if (outcome === 'timeout') client.disconnect();
+    await Promise.race([client.quit().then(() => ended), deadline]);
+    // Always: QUIT leaves a Sentinel client's failover-detector connections reconnecting.
+    client.disconnect();
   } catch {
     client.disconnect();
   } finally {

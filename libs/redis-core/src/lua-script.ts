@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './create-redis';
+import { ackConnections, writeAcknowledged } from './replica-ack';
 
 type ScriptArg = string | number | Buffer;
 type ScriptCommand = (...args: ScriptArg[]) => Promise<unknown>;
@@ -45,5 +47,25 @@ export class LuaScript<Keys extends string[], Args extends ScriptArg[], Result> 
     this.register(client);
     const command = (client as unknown as Record<string, ScriptCommand>)[this.name];
     return (await command.call(client, ...keys, ...args)) as Result;
+  }
+
+  /**
+   * Runs the script and then `WAIT`s on the same connection per the client's replica-ack
+   * policy (a no-op wait on standalone): for writes a failover must not undo. Rejects with
+   * `ReplicaAckError` when too few replicas hold the write in time.
+   */
+  async runAcknowledged(client: RedisClient, keys: Keys, args: Args): Promise<Result> {
+    if (keys.length !== this.numberOfKeys) {
+      throw new Error(`${this.name} takes ${this.numberOfKeys} keys, got ${keys.length}`);
+    }
+    // A pipeline takes its client's commands when created: define the script on each first.
+    for (const connection of ackConnections(client)) this.register(connection);
+    const [reply] = await writeAcknowledged(client, (pipeline) => {
+      const command = (
+        pipeline as unknown as Record<string, (...a: ScriptArg[]) => ChainableCommander>
+      )[this.name];
+      return command.call(pipeline, ...keys, ...args);
+    });
+    return reply as Result;
   }
 }

@@ -36,6 +36,18 @@ export interface RedisConfig {
   maxRetriesPerRequest?: number | null;
   /** Client name shown in `CLIENT LIST`. */
   connectionName?: string;
+  /**
+   * Replicas that must hold a write that matters to users (logout, score, message) before it is
+   * acknowledged (`WAIT`); 0 turns it off. Standalone has no replica to wait for.
+   * @default 1 on Sentinel and Cluster, 0 on standalone
+   */
+  replicaAcks?: number;
+  /**
+   * How long such a write waits for its replicas before it answers 503. Must stay below the
+   * command timeout so the wait cannot itself time out.
+   * @default 80% of `commandTimeoutMs`
+   */
+  replicaAckTimeoutMs?: number;
 }
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -48,6 +60,8 @@ export interface RedisEnv {
   REDIS_CLUSTER_NODES?: string;
   REDIS_COMMAND_TIMEOUT_MS?: number;
   REDIS_CONNECT_TIMEOUT_MS?: number;
+  REDIS_REPLICA_ACKS?: number;
+  REDIS_REPLICA_ACK_TIMEOUT_MS?: number;
 }
 
 /** Parses `host:port,host:port` (IPv6 as `[::1]:6379`); throws naming `variable` on bad input. */
@@ -68,16 +82,33 @@ export function parseNodeList(value: string, variable: string): RedisNode[] {
   return nodes;
 }
 
+/**
+ * `value` fit to print in an error: the password of every `scheme://user:password@` in it
+ * (a URL or a comma list of them) replaced by `***`, so a config error never leaks a secret.
+ */
+export function redactCredentials(value: string): string {
+  return value.replace(
+    /([a-z][a-z0-9+.-]*:\/\/)([^/@\s,]*)@/gi,
+    (_, scheme: string, auth: string) => {
+      const colon = auth.indexOf(':');
+      return `${scheme}${colon >= 0 ? `${auth.slice(0, colon)}:***` : '***'}@`;
+    },
+  );
+}
+
 /** Checks a standalone URL; throws naming `variable` when it is not redis:// or rediss://. */
 export function assertRedisUrl(value: string, variable = 'REDIS_URL'): string {
   let parsed: URL;
   try {
     parsed = new URL(value);
   } catch {
-    throw new Error(`${variable} must be a redis:// or rediss:// URL, got "${value}"`);
+    // The value is not shown: a URL that does not parse may hide its password anywhere.
+    throw new Error(`${variable} must be a redis:// or rediss:// URL (value not shown)`);
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new Error(`${variable} must be a redis:// or rediss:// URL, got "${value}"`);
+    throw new Error(
+      `${variable} must be a redis:// or rediss:// URL, got ${parsed.protocol}//${parsed.host} (credentials not shown)`,
+    );
   }
   return value;
 }
@@ -95,6 +126,9 @@ export function redisConfigFromEnv(env: RedisEnv): RedisConfig {
     config.commandTimeoutMs = env.REDIS_COMMAND_TIMEOUT_MS;
   if (env.REDIS_CONNECT_TIMEOUT_MS !== undefined)
     config.connectTimeoutMs = env.REDIS_CONNECT_TIMEOUT_MS;
+  if (env.REDIS_REPLICA_ACKS !== undefined) config.replicaAcks = env.REDIS_REPLICA_ACKS;
+  if (env.REDIS_REPLICA_ACK_TIMEOUT_MS !== undefined)
+    config.replicaAckTimeoutMs = env.REDIS_REPLICA_ACK_TIMEOUT_MS;
   return config;
 }
 

@@ -17,7 +17,7 @@ describe('loadConfig', () => {
     [
       'REDIS_URL',
       'not-a-url',
-      /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL, got "not-a-url"/,
+      /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL \(value not shown: it may hold credentials\)/,
     ],
     ['PORT', 'eighty', /PORT/],
     ['PORT', '70000', /PORT/],
@@ -43,5 +43,24 @@ describe('loadConfig', () => {
 
   it('ignores variables the schema does not know', () => {
     expect(() => loadConfig(schema, { UNRELATED: 'x' })).not.toThrow();
+  });
+
+  it('refuses a URL that matches its pattern but does not parse, without printing it', () => {
+    const urls = Type.Object({
+      AUTH_URL: Type.String({ pattern: '^https?://\\S+$' }),
+      PEER_URLS: Type.Optional(Type.String({ pattern: '^\\S+$' })),
+    });
+    expect(() => loadConfig(urls, { AUTH_URL: 'http://u:SECRETPASS@[bad' })).toThrow(
+      /^AUTH_URL must be a valid URL \(value not shown/,
+    );
+    expect(() =>
+      loadConfig(urls, { AUTH_URL: 'http://a:1', PEER_URLS: 'redis://x:1,SECRETPASS' }),
+    ).toThrow(/^PEER_URLS must be a valid URL list/);
+    expect(() => loadConfig(urls, { AUTH_URL: 'http://u:SECRETPASS@[bad' })).not.toThrow(
+      /SECRETPASS/,
+    );
+    expect(loadConfig(urls, { AUTH_URL: 'http://u:p@auth:3002' }).AUTH_URL).toBe(
+      'http://u:p@auth:3002',
+    );
   });
 });

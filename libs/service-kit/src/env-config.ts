@@ -1,5 +1,6 @@
 import { envSchema } from 'env-schema';
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
+import { redactCredentials } from '@redis-patterns/redis-core';
 
 /** A configuration problem, with the variable it is about. */
 export class ConfigError extends Error {
@@ -41,6 +42,10 @@ export function redisEnv(prefix: string) {
     REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_.-]+$', default: prefix }),
     REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60000, default: 500 }),
     REDIS_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 2000 }),
+    /** Replicas a user-visible write waits for; unset: 1 on Sentinel and Cluster, 0 standalone. */
+    REDIS_REPLICA_ACKS: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 })),
+    /** WAIT timeout; unset: 80% of REDIS_COMMAND_TIMEOUT_MS. */
+    REDIS_REPLICA_ACK_TIMEOUT_MS: Type.Optional(Type.Integer({ minimum: 1, maximum: 60000 })),
   };
 }
 
@@ -63,6 +68,9 @@ const HINTS: Record<string, string> = {
   REDIS_CLUSTER_NODES: 'a comma list of host:port',
 };
 
+/** Variables whose value is never printed, whatever is wrong with it. */
+const SECRET_NAME = /SECRET|PASSWORD|TOKEN|API_KEY|PRIVATE|CREDENTIAL/;
+
 interface AjvError {
   instancePath: string;
   message?: string;
@@ -81,8 +89,9 @@ export function loadConfig<P extends TProperties>(
   const data = Object.fromEntries(
     known.filter((key) => env[key] !== undefined && env[key] !== '').map((key) => [key, env[key]]),
   );
+  let config: Static<TObject<P>>;
   try {
-    return envSchema<Static<TObject<P>>>({ schema, data, dotenv: false });
+    config = envSchema<Static<TObject<P>>>({ schema, data, dotenv: false });
   } catch (error) {
     const errors = (error as { errors?: AjvError[] }).errors ?? [];
     const first = errors[0];
@@ -90,10 +99,34 @@ export function loadConfig<P extends TProperties>(
       first?.params?.missingProperty ?? first?.instancePath.replace(/^\//, '') ?? 'environment';
     const value = data[variable];
     const expected = HINTS[variable] ?? first?.message ?? 'a valid value';
+    const rule = `${variable} must be ${HINTS[variable] ? expected : `valid: ${expected}`}`;
     const message =
       value === undefined
         ? `${variable} is required (${expected})`
-        : `${variable} must be ${HINTS[variable] ? expected : `valid: ${expected}`}, got ${JSON.stringify(value)}`;
+        : SECRET_NAME.test(variable) || /_URLS?$/.test(variable)
+          ? `${rule} (value not shown: it may hold credentials)`
+          : `${rule}, got ${JSON.stringify(redactCredentials(String(value)))}`;
     throw new ConfigError(variable, message);
+  }
+  assertUrlsParse(config);
+  return config;
+}
+
+/**
+ * A pattern such as `^https?://\S+$` lets `http://u:p@[bad` through, and the service would only
+ * fail (or print it) on first use: every `*_URL` and comma-separated `*_URLS` value must parse.
+ */
+function assertUrlsParse(config: Record<string, unknown>): void {
+  for (const [variable, value] of Object.entries(config)) {
+    // An empty value is the schema's business (an optional list left empty is allowed).
+    if (typeof value !== 'string' || value.trim() === '' || !/_URLS?$/.test(variable)) continue;
+    // Upstream variables such as PRODUCTS_URL hold a comma list of replicas too.
+    const items = value.split(',');
+    if (items.some((item) => !URL.canParse(item.trim()))) {
+      throw new ConfigError(
+        variable,
+        `${variable} must be ${HINTS[variable] ?? 'a valid URL'}${value.includes(',') ? ' list (comma-separated)' : ''} (value not shown: it may hold credentials)`,
+      );
+    }
   }
 }

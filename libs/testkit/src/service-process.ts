@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { captureOutput, spawnTracked, stopChild } from './child-processes';
+import { captureOutput, spawnTracked, stopChild, waitUntilReady } from './child-processes';
 import { freePort } from './free-port';
 
 /** A built service running as its own process (end-to-end and fault tests). */
@@ -12,7 +12,11 @@ export interface ServiceProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs `node <serverJs>` with `env` plus PORT/HOST, and waits for `/health/ready` = 200. */
+/**
+ * Runs `node <serverJs>` with `env` plus PORT/HOST, and waits for `/health/ready` = 200. A process
+ * that exits, or is not ready within `readyTimeoutMs`, is killed and the start fails with its
+ * output.
+ */
 export async function startServiceProcess(
   serverJs: string,
   env: Record<string, string>,
@@ -24,21 +28,26 @@ export async function startServiceProcess(
   });
   const output = captureOutput(child);
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + readyTimeoutMs;
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`${serverJs} exited with ${child.exitCode}: ${output()}`);
-    const ready = await fetch(`${url}/health/ready`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ready) break;
-    if (Date.now() > deadline) {
-      await stopChild(child, 'SIGKILL');
-      throw new Error(`${serverJs} not ready in ${readyTimeoutMs} ms: ${output()}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitUntilReady(child, {
+    what: `${serverJs} answering 200 on ${url}/health/ready`,
+    timeoutMs: readyTimeoutMs,
+    ready: async (signal) => {
+      while (!signal.aborted) {
+        // One probe may not outlast the wait: a stalled server accepts and never answers.
+        const probe = AbortSignal.any([signal, AbortSignal.timeout(2000)]);
+        const ready = await fetch(`${url}/health/ready`, { signal: probe }).then(
+          async (response) => {
+            await response.body?.cancel();
+            return response.status === 200;
+          },
+          () => false,
+        );
+        if (ready) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    output,
+  });
   return {
     url,
     port,
