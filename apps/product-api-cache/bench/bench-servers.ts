@@ -15,6 +15,7 @@ function config(prefix: string, cache: Partial<CacheConfig>): AppConfig {
     keyPrefix: prefix,
     database: { url: databaseUrl, poolSize: 10, statementTimeoutMs: 5000 },
     cache: defaultCacheConfig(cache),
+    readiness: 'either',
   };
 }
 

@@ -1,31 +1,38 @@
 import type { ServiceInstance } from '@redis-patterns/service-kit';
-import type { Replicas } from '@redis-patterns/testkit';
+import { topologiesUnderTest, type PostgresServer, type Replicas } from '@redis-patterns/testkit';
 import {
-  closeRedis,
-  createRedis,
-  waitForReady,
-  type RedisClient,
-} from '@redis-patterns/redis-core';
-import { productGroup } from '../src/catalog/cache-groups';
-import { cacheKey } from '../src/cache/read-through-cache';
-import { dbQueries, request, startCluster, startServers, type Servers } from './harness';
+  dbQueries,
+  request,
+  startFilePostgres,
+  startServers,
+  startService,
+  type Servers,
+} from './harness';
 
-let servers: Servers;
-let replicas: Replicas<ServiceInstance>;
-let redis: RedisClient;
+let postgres: PostgresServer;
 beforeAll(async () => {
-  servers = await startServers();
-  replicas = await startCluster(2, servers, { leaseMs: 1000, leaseWaitMs: 3000 });
-  redis = createRedis({ url: servers.redis.url });
-  await waitForReady(redis, 2000);
+  postgres = await startFilePostgres();
 });
 afterAll(async () => {
-  if (redis) await closeRedis(redis);
-  await replicas?.close();
-  await servers?.stop();
+  await postgres?.stop();
 });
 
-describe('stampede protection', () => {
+describe.each(topologiesUnderTest())('stampede protection on %s', (kind) => {
+  let servers: Servers;
+  let replicas: Replicas<ServiceInstance>;
+  beforeAll(async () => {
+    servers = await startServers(kind, postgres);
+    replicas = await startService(2, servers, {
+      leaseMs: 1000,
+      leaseWaitMs: 3000,
+      hardTimeoutMs: 3500,
+    });
+  });
+  afterAll(async () => {
+    await replicas?.close();
+    await servers?.stop();
+  });
+
   it('500 concurrent GETs of one cold product over two replicas cost one query', async () => {
     const before = await dbQueries(replicas.apps, 'product_by_id');
     const answers = await Promise.all(
@@ -49,8 +56,8 @@ describe('stampede protection', () => {
 
   it('when the lease holder dies, a waiter takes over after the lease lapses: still one query', async () => {
     // A lease nobody will ever fill: the holder crashed right after taking it.
-    const key = cacheKey(replicas.apps[0].cacheKeys, productGroup(78), 'v');
-    await redis.set(key.lease, 'crashed-holder', 'PX', 1000);
+    const key = replicas.apps[0].cacheKeys.product(78);
+    await servers.client.set(key.lease, 'crashed-holder', 'PX', 1000);
     const before = await dbQueries(replicas.apps, 'product_by_id');
     const started = Date.now();
     const answers = await Promise.all(

@@ -1,16 +1,27 @@
 import type { ServiceInstance } from '@redis-patterns/service-kit';
-import type { Replicas } from '@redis-patterns/testkit';
-import { productInput, request, startCluster, startServers, type Servers } from './harness';
+import type { PostgresServer, Replicas } from '@redis-patterns/testkit';
+import {
+  productInput,
+  request,
+  startFilePostgres,
+  startServers,
+  startService,
+  type Servers,
+} from './harness';
 
+// Input validation happens before Redis is touched: one topology is enough.
+let postgres: PostgresServer;
 let servers: Servers;
 let replicas: Replicas<ServiceInstance>;
 beforeAll(async () => {
-  servers = await startServers();
-  replicas = await startCluster(2, servers);
+  postgres = await startFilePostgres();
+  servers = await startServers('standalone', postgres);
+  replicas = await startService(2, servers);
 });
 afterAll(async () => {
   await replicas?.close();
   await servers?.stop();
+  await postgres?.stop();
 });
 
 async function catalogue(): Promise<string> {
@@ -66,6 +77,71 @@ describe('bad input', () => {
     expect(answer.status).toBe(400);
     expect((answer.body as { message: string }).message).toMatch(field);
     expect(await catalogue()).toBe(before);
+  });
+
+  // Issue 14: JSON bodies are never coerced, and free text refuses NUL and control characters
+  // (a NUL used to reach PostgreSQL and come back as a 500).
+  it.each([
+    ['priceCents', { priceCents: '   ' }],
+    ['priceCents', { priceCents: null }],
+    ['priceCents', { priceCents: '899' }],
+    ['priceCents', { priceCents: true }],
+    ['name', { name: true }],
+    ['name', { name: null }],
+    ['name', { name: 42 }],
+    ['name', { name: 'Mug\u0000' }],
+    ['name', { name: 'Mug\u001b[31m' }],
+    ['name', { name: 'two\nlines' }],
+    ['description', { description: 'nul \u0000 inside' }],
+    ['description', { description: 'bell \u0007' }],
+    ['description', { description: null }],
+    ['category', { category: 'books\u0000' }],
+    ['sku', { sku: 12 }],
+  ])(
+    'PUT or POST with a wrong %s (%j) is 400 naming it, nothing written',
+    async (field, override) => {
+      const before = await catalogue();
+      const put = await request(`${replicas.url(0)}/products/7`, {
+        method: 'PUT',
+        body: productInput('SKU-000007', override),
+      });
+      expect(put.status).toBe(400);
+      expect(put.body).toMatchObject({ statusCode: 400, code: 'VALIDATION_ERROR' });
+      expect((put.body as { message: string }).message).toMatch(field);
+      const post = await request(`${replicas.url(1)}/products`, {
+        method: 'POST',
+        body: productInput('VALID-3', override),
+      });
+      expect(post.status).toBe(400);
+      expect((post.body as { message: string }).message).toMatch(field);
+      expect(await catalogue()).toBe(before);
+    },
+  );
+
+  it.each(['null', '"a product"', '[]', '42'])(
+    'a JSON body that is not an object (%s) is 400, nothing written',
+    async (body) => {
+      const before = await catalogue();
+      const answer = await request(`${replicas.url(0)}/products/7`, {
+        method: 'PUT',
+        body,
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(answer.status).toBe(400);
+      expect(answer.body).toMatchObject({ statusCode: 400 });
+      expect(await catalogue()).toBe(before);
+    },
+  );
+
+  it('a description keeps its tabs and newlines', async () => {
+    const description = 'line one\n\tindented\r\nline three';
+    const answer = await request(`${replicas.url(0)}/products/8`, {
+      method: 'PUT',
+      body: productInput('SKU-000008', { description }),
+    });
+    expect(answer.status).toBe(200);
+    const read = await request(`${replicas.url(1)}/products/8`);
+    expect(read.body).toMatchObject({ description });
   });
 
   it('POST with a missing field or a body that is not JSON is 400, nothing written', async () => {

@@ -12,6 +12,8 @@
   Invariant (no stale set): an invalidation deletes the lease together with the entry, so a
   reader that loaded its row before a write committed finds no lease (or a newer reader's) and
   cannot write the old row back.
+
+  Proof: test/stale-set.test.ts "the Lua contract: only the current lease holder fills, and an invalidation revokes leases"
 ]]
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return 0

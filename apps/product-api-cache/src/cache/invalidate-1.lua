@@ -7,6 +7,8 @@
 
   Invariant: after it returns, no entry of the group is readable and no lease of the group can
   fill (fill-2 checks the lease), so the next read of any entry loads from PostgreSQL.
+
+  Proof: test/stale-set.test.ts "a reader that loaded the old row before a write cannot put it back after the invalidation"
 ]]
 local entries = redis.call('SMEMBERS', KEYS[1])
 for _, entry in ipairs(entries) do

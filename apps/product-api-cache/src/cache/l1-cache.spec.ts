@@ -1,5 +1,4 @@
 import { L1Cache } from './l1-cache';
-import { inGroups, parseEviction } from './eviction-channel';
 
 const entry = (ms: number) => ({
   status: 200 as const,
@@ -32,21 +31,5 @@ describe('L1Cache', () => {
     const l1 = new L1Cache({ maxEntries: 10, ttlMs: 10_000 });
     l1.set('c:{p-3}:e:v', entry(-1), l1.generation);
     expect(l1.get('c:{p-3}:e:v')).toBeUndefined();
-  });
-});
-
-describe('eviction messages', () => {
-  it('reads an id and a list of groups, and turns anything else into "evict everything"', () => {
-    expect(parseEviction('{"id":"a1","groups":["p-1","c-books"]}')).toEqual({
-      id: 'a1',
-      groups: ['p-1', 'c-books'],
-    });
-    expect(parseEviction('{"id":"a2","groups":[1]}')).toEqual({ id: 'a2', groups: null });
-    expect(parseEviction('not json')).toEqual({ id: null, groups: null });
-  });
-
-  it('matches keys by their hash tag, not by prefix', () => {
-    expect(inGroups('c:{p-1}:e:v', ['p-1'])).toBe(true);
-    expect(inGroups('c:{p-12}:e:v', ['p-1'])).toBe(false);
   });
 });

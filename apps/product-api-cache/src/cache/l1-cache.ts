@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { CacheEntry } from './cache-entry';
-import { inGroups } from './eviction-channel';
+import { inGroups } from './eviction-message';
 
 export interface L1Options {
   /** Most entries held (LRU). */

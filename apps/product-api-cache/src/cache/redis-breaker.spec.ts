@@ -40,7 +40,10 @@ describe('RedisBreaker', () => {
     try {
       await expect(breaker.run(failing)).rejects.toThrow();
       expect(breaker.closed).toBe(false);
+      expect(breaker.opened).toBe(true);
       await new Promise((resolve) => setTimeout(resolve, 150));
+      // Half-open: not open any more (a write may try), not closed either.
+      expect(breaker.opened).toBe(false);
       await expect(breaker.run(async () => 'back')).resolves.toBe('back');
       expect(breaker.closed).toBe(true);
     } finally {

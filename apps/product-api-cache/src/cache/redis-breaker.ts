@@ -61,6 +61,11 @@ export class RedisBreaker {
     return this.breaker.closed;
   }
 
+  /** True while open: Redis judged away and no trial command let through yet. */
+  get opened(): boolean {
+    return this.breaker.opened;
+  }
+
   /** Called when the breaker opens (Redis judged away). */
   onOpen(listener: () => void): void {
     this.breaker.on('open', listener);

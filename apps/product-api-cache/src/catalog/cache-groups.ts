@@ -1,19 +1,18 @@
+import { createHash } from 'node:crypto';
 import type { CacheValue } from '../cache/cache-entry';
 import type { StoredProduct } from './product-store';
-
-/** The cache group of one product: its entry (or cached 404). */
-export function productGroup(id: number): string {
-  return `p-${id}`;
-}
-
-/** The cache group of one category: every cached page of its list. */
-export function categoryGroup(category: string): string {
-  return `c-${category}`;
-}
 
 /** Quoted strong ETag of a product version. */
 export function productEtag(id: number, version: number): string {
   return `"${id}-${version}"`;
+}
+
+/**
+ * Strong ETag of a list page: a digest of its exact bytes (ids, versions and every field), so
+ * two pages are equal exactly when they would be sent equal.
+ */
+export function pageEtag(body: string): string {
+  return `"l-${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
 }
 
 /** What the cache holds for a product id: the product, or a negative entry for a 404. */

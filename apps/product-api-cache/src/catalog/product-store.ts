@@ -1,5 +1,6 @@
 import { DomainError, unavailable, type createPool } from '@redis-patterns/service-kit';
-import type { Product, ProductInput, ProductPage } from './product-schemas';
+import type { ProductPage } from '../routes/product-list-schemas';
+import type { Product, ProductInput } from '../routes/product-schemas';
 
 /** The queries this service sends, the label of `db_queries_total`. */
 export type QueryName =

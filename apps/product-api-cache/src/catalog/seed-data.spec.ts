@@ -1,4 +1,4 @@
-import { ProductInput } from './product-schemas';
+import { ProductInput } from '../routes/product-schemas';
 import { SEED_CATEGORIES, seedProduct, seedProducts } from './seed-data';
 
 describe('seed data', () => {

@@ -1,4 +1,4 @@
-import type { ProductInput } from './product-schemas';
+import type { ProductInput } from '../routes/product-schemas';
 
 export const SEED_CATEGORIES = [
   'books',
