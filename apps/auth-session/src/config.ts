@@ -1,15 +1,17 @@
+import { availableParallelism } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
 import {
   commonEnv,
   ConfigError,
   databaseEnv,
+  parseAllowedOrigins,
+  parseTrustProxy,
   redisConfigOf,
   redisEnv,
+  type TrustProxy,
 } from '@redis-patterns/service-kit';
 import type { RedisConfig } from '@redis-patterns/redis-core';
 import { parseSessionSecrets } from './session/session-secrets';
-import { parseAllowedOrigins } from './http/origin-policy';
-import { parseTrustProxy, type TrustProxy } from './http/trust-proxy';
 import { scryptParams } from './login/password-hash';
 
 /** Every variable auth-session reads, with its default; `server.ts` validates the environment against it. */
@@ -20,11 +22,18 @@ export const envSchema = Type.Object({
   /** Comma list of cookie signing secrets (>= 32 chars each); the first signs, all verify. */
   SESSION_SECRET: Type.Optional(Type.String()),
   SESSION_COOKIE_NAME: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', default: 'sid' }),
-  COOKIE_SECURE: Type.Boolean({ default: false }),
+  /** Unset: true when NODE_ENV is production, else false. */
+  COOKIE_SECURE: Type.Optional(Type.Boolean()),
   SESSION_IDLE_SECONDS: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 1800 }),
   SESSION_MAX_SECONDS: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 604_800 }),
   LOGIN_MAX_FAILURES: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+  LOGIN_MAX_FAILURES_PER_USER: Type.Integer({ minimum: 1, maximum: 100_000, default: 100 }),
   LOGIN_FAILURE_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 900 }),
+  LOGIN_KNOWN_CLIENT_SECONDS: Type.Integer({ minimum: 0, maximum: 31_536_000, default: 2_592_000 }),
+  /** Unset: the CPU count, at most 4 (libuv's thread pool). */
+  PASSWORD_HASH_CONCURRENCY: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+  PASSWORD_HASH_QUEUE: Type.Integer({ minimum: 0, maximum: 10_000, default: 8 }),
+  PASSWORD_HASH_QUEUE_MS: Type.Integer({ minimum: 1, maximum: 60_000, default: 100 }),
   PASSWORD_SCRYPT_COST: Type.Integer({ minimum: 1024, maximum: 1_048_576, default: 32768 }),
   ALLOWED_ORIGINS: Type.String({ default: '' }),
   TRUST_PROXY: Type.String({ default: 'false' }),
@@ -32,14 +41,21 @@ export const envSchema = Type.Object({
 export type Env = Static<typeof envSchema>;
 
 /** Only this secret's holder can mint cookies on a developer's machine; never valid elsewhere. */
-const DEVELOPMENT_SECRET = 'development-only-session-secret-do-not-deploy';
+export const DEVELOPMENT_SECRET = 'development-only-session-secret-do-not-deploy';
+
+/**
+ * Secrets published in this repository, which anybody can sign cookies with: refused unless
+ * NODE_ENV is development. (The local stacks' own secrets, in docker/compose.yaml and the k8s
+ * dev overlay, run with NODE_ENV=production today and are not listed; see the README.)
+ */
+const PUBLISHED_SECRETS: ReadonlySet<string> = new Set([DEVELOPMENT_SECRET]);
 
 export interface SessionSettings {
   /** Cookie signing secrets; the first signs new cookies, every one verifies. */
   secrets: string[];
   /** @default 'sid' */
   cookieName: string;
-  /** Mark the cookie `Secure` (HTTPS only). @default false */
+  /** Mark the cookie `Secure` (HTTPS only). @default true when NODE_ENV is production, else false */
   cookieSecure: boolean;
   /** A session unused this long is gone. @default 1800 */
   idleSeconds: number;
@@ -50,10 +66,20 @@ export interface SessionSettings {
 export interface LoginSettings {
   /** Failed logins of one (username, IP) pair before 429. @default 5 */
   maxFailures: number;
+  /** Failed logins of one username, from every client, before 429 (>= maxFailures). @default 100 */
+  maxFailuresPerUser: number;
   /** Window in which failures are counted, and the lockout length. @default 900 */
   failureWindowSeconds: number;
+  /** A (username, IP) that logged in is exempt from the per-user limit this long. @default 2592000 */
+  knownClientSeconds: number;
   /** scrypt N for new password hashes (a power of two). @default 32768 */
   scryptCost: number;
+  /** Password hashes running at once per process. @default min(4, CPUs) */
+  hashConcurrency: number;
+  /** Logins/registrations that may wait for a hash slot; more get 503. @default 8 */
+  hashQueue: number;
+  /** Longest wait for a hash slot, counted from the request's arrival, before 503. @default 100 */
+  hashQueueMs: number;
 }
 
 /** What `buildApp` needs; tests build it directly. */
@@ -81,11 +107,29 @@ function sessionSecretsOf(env: Env): string[] {
       `SESSION_SECRET is required when NODE_ENV is "${env.NODE_ENV}" (a comma list of secrets of at least 32 characters)`,
     );
   }
+  let secrets: string[];
   try {
-    return parseSessionSecrets(env.SESSION_SECRET);
+    secrets = parseSessionSecrets(env.SESSION_SECRET);
   } catch (error) {
     throw new ConfigError('SESSION_SECRET', (error as Error).message);
   }
+  // Outside development, no cookie anybody holding this repository can sign is accepted.
+  const published = secrets.findIndex((secret) => PUBLISHED_SECRETS.has(secret));
+  if (env.NODE_ENV !== 'development' && published >= 0) {
+    throw new ConfigError(
+      'SESSION_SECRET',
+      `SESSION_SECRET: secret #${published + 1} is the development secret published with this code, refused when NODE_ENV is "${env.NODE_ENV}" (generate one: openssl rand -base64 48)`,
+    );
+  }
+  return secrets;
+}
+
+/**
+ * Production implies Secure cookies, so a session id does not cross plain HTTP unless the
+ * operator says so explicitly (the k8s dev overlay does: its ingress speaks plain HTTP).
+ */
+function cookieSecureOf(env: Env): boolean {
+  return env.COOKIE_SECURE ?? env.NODE_ENV === 'production';
 }
 
 export function configFromEnv(env: Env): AppConfig {
@@ -107,6 +151,12 @@ export function configFromEnv(env: Env): AppConfig {
   } catch (error) {
     throw new ConfigError('TRUST_PROXY', (error as Error).message);
   }
+  if (env.LOGIN_MAX_FAILURES_PER_USER < env.LOGIN_MAX_FAILURES) {
+    throw new ConfigError(
+      'LOGIN_MAX_FAILURES_PER_USER',
+      'LOGIN_MAX_FAILURES_PER_USER must be at least LOGIN_MAX_FAILURES',
+    );
+  }
   try {
     scryptParams(env.PASSWORD_SCRYPT_COST);
   } catch (error) {
@@ -124,14 +174,19 @@ export function configFromEnv(env: Env): AppConfig {
     session: {
       secrets: sessionSecretsOf(env),
       cookieName: env.SESSION_COOKIE_NAME,
-      cookieSecure: env.COOKIE_SECURE,
+      cookieSecure: cookieSecureOf(env),
       idleSeconds: env.SESSION_IDLE_SECONDS,
       maxSeconds: env.SESSION_MAX_SECONDS,
     },
     login: {
       maxFailures: env.LOGIN_MAX_FAILURES,
+      maxFailuresPerUser: env.LOGIN_MAX_FAILURES_PER_USER,
       failureWindowSeconds: env.LOGIN_FAILURE_WINDOW_SECONDS,
+      knownClientSeconds: env.LOGIN_KNOWN_CLIENT_SECONDS,
       scryptCost: env.PASSWORD_SCRYPT_COST,
+      hashConcurrency: env.PASSWORD_HASH_CONCURRENCY ?? Math.min(4, availableParallelism()),
+      hashQueue: env.PASSWORD_HASH_QUEUE,
+      hashQueueMs: env.PASSWORD_HASH_QUEUE_MS,
     },
     allowedOrigins,
     trustProxy,

@@ -1,5 +1,10 @@
 import { Signer } from '@fastify/cookie';
-import type { Replicas } from '@redis-patterns/testkit';
+import {
+  startTopology,
+  topologiesUnderTest,
+  type RedisTopology,
+  type Replicas,
+} from '@redis-patterns/testkit';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
 import {
   call,
@@ -7,24 +12,33 @@ import {
   registerAndLogin,
   SECRET,
   startAuthReplicas,
-  startServers,
-  type Servers,
+  TEST_LOGIN,
+  startDatabase,
+  type Database,
 } from './harness';
 
-describe('auth-session across two replicas', () => {
-  let servers: Servers;
+let database: Database;
+beforeAll(async () => {
+  database = await startDatabase();
+});
+afterAll(async () => {
+  await database?.close();
+});
+
+describe.each(topologiesUnderTest())('auth-session across two replicas on %s', (kind) => {
+  let topology: RedisTopology;
   let replicas: Replicas<ServiceInstance>;
   let a: string;
   let b: string;
 
   beforeAll(async () => {
-    servers = await startServers();
-    replicas = await startAuthReplicas(servers, 2);
+    topology = await startTopology(kind);
+    replicas = await startAuthReplicas(topology, database.url, 2);
     [a, b] = replicas.urls;
   });
   afterAll(async () => {
     await replicas?.close();
-    await servers?.close();
+    await topology?.stop();
   });
 
   describe('register', () => {
@@ -306,8 +320,8 @@ describe('auth-session across two replicas', () => {
   describe('timing of wrong credentials', () => {
     let slow: Replicas<ServiceInstance>;
     beforeAll(async () => {
-      slow = await startAuthReplicas(servers, 1, () => ({
-        login: { maxFailures: 100, failureWindowSeconds: 900, scryptCost: 16384 },
+      slow = await startAuthReplicas(topology, database.url, 1, () => ({
+        login: { ...TEST_LOGIN, maxFailures: 100, scryptCost: 16384 },
       }));
     });
     afterAll(async () => {

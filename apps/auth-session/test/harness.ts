@@ -1,11 +1,13 @@
+import { Redis } from 'ioredis';
 import {
   startPostgres,
-  startRedis,
   startReplicas,
   uniquePrefix,
   type PostgresServer,
   type RedisServer,
+  type RedisTopology,
   type Replicas,
+  type TopologyRedisConfig,
 } from '@redis-patterns/testkit';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
 import { buildApp } from '../src/app';
@@ -13,16 +15,31 @@ import type { AppConfig } from '../src/config';
 
 export const SECRET = 'test-secret-0123456789abcdefghijklmnop';
 
-/** A config for tests: cheap scrypt, loopback proxy trusted so tests can set X-Forwarded-For. */
+/** Login settings of tests: the production limits, a cheap scrypt. */
+export const TEST_LOGIN: AppConfig['login'] = {
+  maxFailures: 5,
+  maxFailuresPerUser: 100,
+  failureWindowSeconds: 900,
+  knownClientSeconds: 2_592_000,
+  scryptCost: 1024,
+  hashConcurrency: 2,
+  hashQueue: 8,
+  hashQueueMs: 100,
+};
+
+/**
+ * A config for tests: cheap scrypt, loopback proxy trusted so tests can set X-Forwarded-For.
+ * `TEST_LOG_LEVEL=warn` shows the replicas' logs (a 503 is logged with its cause).
+ */
 export function testConfig(
-  redisUrl: string,
+  redis: TopologyRedisConfig,
   databaseUrl: string,
   keyPrefix: string,
   overrides: Partial<AppConfig> = {},
 ): AppConfig {
   return {
-    logLevel: 'silent',
-    redis: { url: redisUrl, commandTimeoutMs: 500 },
+    logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
+    redis: { ...redis, commandTimeoutMs: 500 },
     keyPrefix,
     database: { url: databaseUrl, poolSize: 4, statementTimeoutMs: 5000 },
     session: {
@@ -32,46 +49,59 @@ export function testConfig(
       idleSeconds: 1800,
       maxSeconds: 604800,
     },
-    login: { maxFailures: 5, failureWindowSeconds: 900, scryptCost: 1024 },
+    login: TEST_LOGIN,
     allowedOrigins: ['https://app.example.com'],
     trustProxy: ['127.0.0.1'],
     ...overrides,
   };
 }
 
-export interface Servers {
-  redis: RedisServer;
+/** One PostgreSQL per test file, shared by every topology the file runs on. */
+export interface Database {
   postgres: PostgresServer;
-  databaseUrl: string;
+  url: string;
   close(): Promise<void>;
 }
 
-export async function startServers(options: { faults?: boolean } = {}): Promise<Servers> {
-  const [redis, postgres] = await Promise.all([
-    startRedis({ faults: options.faults }),
-    startPostgres(),
-  ]);
-  const databaseUrl = await postgres.createDatabase();
-  return {
-    redis,
-    postgres,
-    databaseUrl,
-    close: async () => {
-      await Promise.allSettled([redis.stop(), postgres.stop()]);
-    },
-  };
+export async function startDatabase(): Promise<Database> {
+  const postgres = await startPostgres();
+  const url = await postgres.createDatabase();
+  return { postgres, url, close: () => postgres.stop() };
 }
 
 /** `n` replicas on one Redis prefix and one database; `configure(i)` may vary one replica. */
 export function startAuthReplicas(
-  servers: Servers,
+  topology: RedisTopology,
+  databaseUrl: string,
   n: number,
   configure: (index: number) => Partial<AppConfig> = () => ({}),
 ): Promise<Replicas<ServiceInstance>> {
   const prefix = uniquePrefix('auth');
   return startReplicas(n, (i) =>
-    buildApp(testConfig(servers.redis.url, servers.databaseUrl, prefix, configure(i))),
+    buildApp(testConfig(topology.config, databaseUrl, prefix, configure(i))),
   );
+}
+
+/**
+ * The data nodes that are replicas now (of `key`'s master when given), asked of each node so
+ * it holds after failovers.
+ */
+export async function replicasOf(topology: RedisTopology, key?: string): Promise<RedisServer[]> {
+  const master = key === undefined ? undefined : await topology.master(key);
+  const found = await Promise.all(
+    topology.servers.map(async (server) => {
+      const client = new Redis({ host: server.host, port: server.port, lazyConnect: true });
+      try {
+        await client.connect();
+        const info = await client.info('replication');
+        if (!/^role:slave\r?$/m.test(info)) return false;
+        return !master || new RegExp(`^master_port:${master.port}\\r?$`, 'm').test(info);
+      } finally {
+        client.disconnect();
+      }
+    }),
+  );
+  return topology.servers.filter((_, i) => found[i]);
 }
 
 export interface Answer {
@@ -131,7 +161,14 @@ export async function registerAndLogin(
 ): Promise<{ username: string; password: string; cookie: string }> {
   const registered = await call(base, 'POST', '/auth/register', { body: { username, password } });
   if (registered.status !== 201) throw new Error(`register: ${registered.status}`);
-  const login = await call(base, 'POST', '/auth/login', { body: { username, password }, headers });
+  // Setup, not a property: a fresh Cluster client may answer its first writes 503 while its
+  // connections to the masters open (seen once in CI); retry as a client honouring
+  // Retry-After would. Tests that assert on a login's status call `call` directly.
+  let login = await call(base, 'POST', '/auth/login', { body: { username, password }, headers });
+  for (let tries = 0; login.status === 503 && tries < 20; tries += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    login = await call(base, 'POST', '/auth/login', { body: { username, password }, headers });
+  }
   if (login.status !== 200 || !login.cookie) throw new Error(`login: ${login.status}`);
   return { username, password, cookie: login.cookie };
 }

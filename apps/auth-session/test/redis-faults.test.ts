@@ -1,33 +1,72 @@
-import type { Replicas } from '@redis-patterns/testkit';
+import {
+  startTopology,
+  topologiesUnderTest,
+  until,
+  type RedisServer,
+  type RedisTopology,
+  type Replicas,
+} from '@redis-patterns/testkit';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
-import { call, registerAndLogin, startAuthReplicas, startServers, type Servers } from './harness';
+import {
+  call,
+  registerAndLogin,
+  replicasOf,
+  startAuthReplicas,
+  startDatabase,
+  type Database,
+} from './harness';
 
 // 500 ms command timeout + 1 s of slack for two busy cores.
 const DEADLINE_MS = 1500;
 
-describe('auth-session while Redis is away (fail closed)', () => {
-  let servers: Servers;
-  let replicas: Replicas<ServiceInstance>;
+let database: Database;
+beforeAll(async () => {
+  database = await startDatabase();
+});
+afterAll(async () => {
+  await database?.close();
+});
 
-  beforeAll(async () => {
-    servers = await startServers({ faults: true });
-    replicas = await startAuthReplicas(servers, 2);
-  });
-  afterAll(async () => {
-    await servers?.redis.resume().catch(() => undefined);
-    await replicas?.close();
-    await servers?.close();
-  });
+describe.each(topologiesUnderTest())(
+  'auth-session while Redis is away on %s (fail closed)',
+  (kind) => {
+    let topology: RedisTopology;
+    let replicas: Replicas<ServiceInstance>;
+    let paused: RedisServer[] = [];
 
-  it('answers 503 within the command timeout while Redis is SIGSTOPped, then recovers', async () => {
-    const [a, b] = replicas.urls;
-    const { username, password, cookie } = await registerAndLogin(a);
-    await servers.redis.pause();
-    try {
+    const pause = async (servers: RedisServer[]) => {
+      paused = servers;
+      await Promise.all(servers.map((server) => server.pause()));
+    };
+    const resume = async () => {
+      await Promise.all(paused.map((server) => server.resume()));
+      paused = [];
+    };
+
+    beforeAll(async () => {
+      // Failure detection far beyond any pause here: these faults must not start a failover.
+      topology = await startTopology(kind, { failureDetectionMs: 30000 });
+      replicas = await startAuthReplicas(topology, database.url, 2);
+    });
+    afterEach(async () => {
+      await resume();
+      await topology.converged();
+    });
+    afterAll(async () => {
+      await replicas?.close();
+      await topology?.stop();
+    });
+
+    it('answers 503 within the command timeout while every Redis node is SIGSTOPped, then recovers', async () => {
+      const [a, b] = replicas.urls;
+      const { username, password, cookie } = await registerAndLogin(a);
+      // Logged out below: a logout answered 503 may still happen once Redis is back.
+      const other = await call(a, 'POST', '/auth/login', { body: { username, password } });
+      await pause(topology.servers);
       const answers = await Promise.all([
         call(a, 'GET', '/auth/me', { cookie }),
         call(b, 'GET', '/auth/sessions', { cookie }),
-        call(b, 'POST', '/auth/logout', { cookie }),
+        call(b, 'POST', '/auth/logout', { cookie: other.cookie }),
         call(a, 'POST', '/auth/login', { body: { username, password } }),
       ]);
       for (const answer of answers) {
@@ -37,34 +76,91 @@ describe('auth-session while Redis is away (fail closed)', () => {
       }
       expect(answers[0].body).toMatchObject({ code: 'SESSION_STORE_UNAVAILABLE' });
       expect(answers[3].body).toMatchObject({ code: 'LOCKOUT_UNAVAILABLE' });
-      const ready = await fetch(`${b}/health/ready`);
-      expect(ready.status).toBe(503);
+      expect((await fetch(`${b}/health/ready`)).status).toBe(503);
       // Health and metrics do not depend on the session store.
       expect((await fetch(`${a}/health/live`)).status).toBe(200);
-    } finally {
-      await servers.redis.resume();
-    }
-    expect((await call(b, 'GET', '/auth/me', { cookie })).status).toBe(200);
-    expect((await fetch(`${b}/health/ready`)).status).toBe(200);
-  });
+      await resume();
+      await until(
+        'the session to answer again',
+        async () =>
+          (await call(b, 'GET', '/auth/me', { cookie })).status === 200 ? true : undefined,
+        5000,
+      );
+      expect((await fetch(`${b}/health/ready`)).status).toBe(200);
+    });
 
-  it('fails fast while Redis is down, and after an empty restart says 401, not 200', async () => {
-    const [a, b] = replicas.urls;
-    const { cookie } = await registerAndLogin(a);
-    await servers.redis.kill();
-    try {
-      const down = await call(b, 'GET', '/auth/me', { cookie });
-      expect(down.status).toBe(503);
-      expect(down.ms).toBeLessThan(DEADLINE_MS);
-    } finally {
-      await servers.redis.start();
+    if (kind === 'standalone') {
+      it('fails fast while Redis is down, and after an empty restart says 401, not 200', async () => {
+        const [a, b] = replicas.urls;
+        const { cookie } = await registerAndLogin(a);
+        const [server] = topology.servers;
+        await server.kill();
+        try {
+          const down = await call(b, 'GET', '/auth/me', { cookie });
+          expect(down.status).toBe(503);
+          expect(down.ms).toBeLessThan(DEADLINE_MS);
+        } finally {
+          await server.start();
+        }
+        const after = await until(
+          'an answer other than 503 after the restart',
+          async () => {
+            const { status } = await call(a, 'GET', '/auth/me', { cookie });
+            return status === 503 ? undefined : status;
+          },
+          10000,
+        );
+        expect(after).toBe(401);
+      });
+      return;
     }
-    let status = 503;
-    const started = Date.now();
-    while (status === 503 && Date.now() - started < 10000) {
-      status = (await call(a, 'GET', '/auth/me', { cookie })).status;
-      if (status === 503) await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    expect(status).toBe(401);
-  });
-});
+
+    it('refuses logins, logouts and revocations no replica holds (503, no cookie), while sessions still answer', async () => {
+      const [a, b] = replicas.urls;
+      const loginAgain = (user: { username: string; password: string }) =>
+        call(b, 'POST', '/auth/login', {
+          body: { username: user.username, password: user.password },
+        });
+      const [one, all, out] = [
+        await registerAndLogin(a),
+        await registerAndLogin(a),
+        await registerAndLogin(a),
+      ];
+      const oneOther = await loginAgain(one);
+      const allOther = await loginAgain(all);
+      const list = await call(a, 'GET', '/auth/sessions', { cookie: one.cookie });
+      const otherId = (list.body?.sessions as Array<{ id: string; current: boolean }>).find(
+        (s) => !s.current,
+      )?.id;
+      await pause(await replicasOf(topology));
+
+      const login = await loginAgain(out);
+      const writes = [
+        login,
+        await call(a, 'DELETE', `/auth/sessions/${otherId}`, { cookie: one.cookie }),
+        await call(b, 'DELETE', '/auth/sessions', { cookie: all.cookie }),
+        await call(b, 'POST', '/auth/logout', { cookie: out.cookie }),
+      ];
+      for (const answer of writes) {
+        expect(answer.status).toBe(503);
+        expect(answer.body).toMatchObject({ code: 'SESSION_STORE_UNAVAILABLE' });
+        expect(answer.ms).toBeLessThan(DEADLINE_MS);
+      }
+      expect(login.cookie).toBeUndefined();
+      // Use does not wait for replicas: a touch only slides the idle expiry.
+      for (const user of [one, all]) {
+        expect((await call(b, 'GET', '/auth/me', { cookie: user.cookie })).status).toBe(200);
+      }
+
+      await resume();
+      await topology.converged();
+      // A 503 write may have happened anyway: retrying it is what a client relies on.
+      expect((await call(a, 'POST', '/auth/logout', { cookie: out.cookie })).status).toBe(204);
+      expect((await call(b, 'GET', '/auth/me', { cookie: out.cookie })).status).toBe(401);
+      expect((await call(b, 'DELETE', '/auth/sessions', { cookie: all.cookie })).status).toBe(200);
+      expect((await call(a, 'GET', '/auth/me', { cookie: allOther.cookie })).status).toBe(401);
+      expect((await call(a, 'GET', '/auth/me', { cookie: one.cookie })).status).toBe(200);
+      expect(oneOther.status).toBe(200);
+    });
+  },
+);

@@ -1,25 +1,38 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Replicas } from '@redis-patterns/testkit';
+import {
+  startTopology,
+  topologiesUnderTest,
+  type RedisTopology,
+  type Replicas,
+} from '@redis-patterns/testkit';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
 import {
   call,
   registerAndLogin,
   SECRET,
   startAuthReplicas,
-  startServers,
-  type Servers,
+  startDatabase,
+  type Database,
 } from './harness';
 
 const OLD_SECRET = 'old-secret-0123456789abcdefghijklmnopqr';
 
-describe('session lifetime and secret rotation', () => {
-  let servers: Servers;
+let database: Database;
+beforeAll(async () => {
+  database = await startDatabase();
+});
+afterAll(async () => {
+  await database?.close();
+});
+
+describe.each(topologiesUnderTest())('session lifetime and secret rotation on %s', (kind) => {
+  let topology: RedisTopology;
   let replicas: Replicas<ServiceInstance>;
 
   beforeAll(async () => {
-    servers = await startServers();
+    topology = await startTopology(kind);
     // Replica 0 still signs with the old secret; replica 1 has rotated: new first, old still verifies.
-    replicas = await startAuthReplicas(servers, 2, (i) => ({
+    replicas = await startAuthReplicas(topology, database.url, 2, (i) => ({
       session: {
         secrets: i === 0 ? [OLD_SECRET] : [SECRET, OLD_SECRET],
         cookieName: 'sid',
@@ -31,7 +44,7 @@ describe('session lifetime and secret rotation', () => {
   });
   afterAll(async () => {
     await replicas?.close();
-    await servers?.close();
+    await topology?.stop();
   });
 
   it('expires an unused session after the idle time, while use keeps another alive', async () => {
@@ -47,6 +60,40 @@ describe('session lifetime and secret rotation', () => {
     // 3 s after login: past the 2 s idle time of the unused one, the used one is still alive.
     expect((await call(b, 'GET', '/auth/me', { cookie: idle.cookie })).status).toBe(401);
     expect((await call(b, 'GET', '/auth/me', { cookie: used.cookie })).status).toBe(200);
+  });
+
+  it('gives a bearer token the same idle and absolute lifetimes, and ignores secret rotation', async () => {
+    const [a, b] = replicas.urls;
+    const { username, password } = await registerAndLogin(a);
+    const login = await call(a, 'POST', '/auth/login', {
+      body: { username, password, token: true },
+    });
+    const authorization = `Bearer ${String(login.body?.token)}`;
+    const idle = await call(a, 'POST', '/auth/login', {
+      body: { username, password, token: true },
+    });
+    const me = await call(b, 'GET', '/auth/me', { headers: { authorization } });
+    expect(me.status).toBe(200);
+    const session = me.body?.session as { createdAt: string; expiresAt: string };
+    expect(Date.parse(session.expiresAt) - Date.parse(session.createdAt)).toBe(5000);
+    const statuses: number[] = [];
+    const started = Date.now();
+    while (Date.now() - started < 6000) {
+      await sleep(700);
+      statuses.push(
+        (
+          await call(replicas.url(statuses.length), 'GET', '/auth/me', {
+            headers: { authorization },
+          })
+        ).status,
+      );
+    }
+    expect(statuses[0]).toBe(200);
+    expect(statuses[statuses.length - 1]).toBe(401);
+    const unused = await call(b, 'GET', '/auth/me', {
+      headers: { authorization: `Bearer ${String(idle.body?.token)}` },
+    });
+    expect(unused.status).toBe(401);
   });
 
   it('ends a session at its absolute lifetime however much it is used', async () => {

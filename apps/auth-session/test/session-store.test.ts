@@ -5,23 +5,30 @@ import {
   waitForReady,
   type RedisClient,
 } from '@redis-patterns/redis-core';
-import { startRedis, uniquePrefix, type RedisServer } from '@redis-patterns/testkit';
+import {
+  startTopology,
+  topologiesUnderTest,
+  uniquePrefix,
+  type RedisServer,
+  type RedisTopology,
+} from '@redis-patterns/testkit';
 import { LoginLockout } from '../src/login/login-lockout';
 import { RedisSessionStore } from '../src/session/redis-session-store';
 import { createSessionKeys, type SessionKeys } from '../src/session/session-keys';
+import { replicasOf } from './harness';
 
 const sid = (n: number) => `session${String(n).padStart(25, '0')}`;
 const identity = { userId: '1', username: 'alice', ip: '10.0.0.1', userAgent: 'test' };
 
-describe('the Redis session store and its scripts', () => {
-  let server: RedisServer;
+describe.each(topologiesUnderTest())('the Redis session store and its scripts on %s', (kind) => {
+  let topology: RedisTopology;
   let redis: RedisClient;
   let keys: SessionKeys;
   let store: RedisSessionStore;
 
   beforeAll(async () => {
-    server = await startRedis();
-    redis = createRedis({ url: server.url, commandTimeoutMs: 500 });
+    topology = await startTopology(kind);
+    redis = createRedis({ ...topology.config, commandTimeoutMs: 500 });
     await waitForReady(redis, 5000);
   });
   beforeEach(() => {
@@ -30,7 +37,44 @@ describe('the Redis session store and its scripts', () => {
   });
   afterAll(async () => {
     await closeRedis(redis);
-    await server.stop();
+    await topology?.stop();
+  });
+
+  // app.ts turns on ioredis auto-pipelining; an auto-pipeline takes its client's scripts when
+  // created. A script defined on first use while one was pending answered 500 (touchSession is
+  // not a function), then wedged the client: every later command hung.
+  it('scripts are defined on the client when the store and lockout are built, so a first use in a pending auto-pipeline works', async () => {
+    const client = createRedis({ ...topology.config, commandTimeoutMs: 500 });
+    try {
+      await waitForReady(client, 5000);
+      client.options.enableAutoPipelining = true;
+      const fresh = new RedisSessionStore({
+        redis: client,
+        keys,
+        idleSeconds: 60,
+        maxSeconds: 3600,
+      });
+      const lockout = new LoginLockout({
+        redis: client,
+        keys,
+        maxFailures: 3,
+        maxFailuresPerUser: 5,
+        windowSeconds: 60,
+      });
+      await store.save(sid(20), identity);
+      // Same tick: the first command opens an auto-pipeline, the scripts' first uses join it.
+      const [, loaded] = await Promise.all([
+        client.exists(keys.session(sid(20))),
+        fresh.load(sid(20)),
+        lockout.reserve('alice', '10.0.0.9'),
+        lockout.unused('alice', '10.0.0.9'),
+      ]);
+      expect(loaded).toMatchObject({ userId: '1' });
+      // And the client still answers afterwards (a mismatch left its auto-pipelining stuck).
+      await expect(fresh.load(sid(20))).resolves.toMatchObject({ userId: '1' });
+    } finally {
+      await closeRedis(client);
+    }
   });
 
   it('keeps every field update under concurrent touches and saves (no last writer wins)', async () => {
@@ -60,10 +104,24 @@ describe('the Redis session store and its scripts', () => {
 
   it('refuses to merge another user into a session', async () => {
     await store.save(sid(4), identity);
-    await expect(store.save(sid(4), { ...identity, userId: '2' })).rejects.toMatchObject({
-      statusCode: 503,
-    });
+    // A script's refusal is no outage: it is not turned into a 503 that invites a retry.
+    await expect(store.save(sid(4), { ...identity, userId: '2' })).rejects.toThrow(
+      /SESSION_USER_MISMATCH/,
+    );
     expect((await store.load(sid(4)))?.userId).toBe('1');
+  });
+
+  it('keeps a user index alive as long as its longest session, and never shortens it', async () => {
+    const brief = new RedisSessionStore({ redis, keys, idleSeconds: 60, maxSeconds: 60 });
+    await brief.save(sid(20), identity);
+    const first = await redis.pttl(keys.userSessions('1'));
+    expect(first).toBeGreaterThan(55_000);
+    expect(first).toBeLessThanOrEqual(60_000);
+    await store.save(sid(21), identity);
+    expect(await redis.pttl(keys.userSessions('1'))).toBeGreaterThan(3_590_000);
+    await brief.save(sid(22), identity);
+    expect(await redis.pttl(keys.userSessions('1'))).toBeGreaterThan(3_590_000);
+    expect(await redis.zcard(keys.userSessions('1'))).toBe(3);
   });
 
   it('deletes a session past its absolute end even when its key is still there', async () => {
@@ -93,22 +151,119 @@ describe('the Redis session store and its scripts', () => {
     await expect(store.remove('x')).resolves.toBe(false);
   });
 
-  it('counts failed logins in a window that always has a TTL', async () => {
-    const lockout = new LoginLockout({ redis, keys, maxFailures: 3, windowSeconds: 1 });
-    const counts = await Promise.all(
-      Array.from({ length: 5 }, () => lockout.recordFailure('alice', '10.0.0.1')),
+  it('reserves at most the limits per pair and per user, in a window that always has a TTL', async () => {
+    const lockout = new LoginLockout({
+      redis,
+      keys,
+      maxFailures: 3,
+      maxFailuresPerUser: 5,
+      windowSeconds: 1,
+    });
+    const outcome = (p: Promise<void>) =>
+      p.then(
+        () => 'reserved',
+        (e) => e.statusCode,
+      );
+    const pair = await Promise.all(
+      Array.from({ length: 10 }, () => outcome(lockout.reserve('alice', '10.0.0.1'))),
     );
-    expect(counts.sort()).toEqual([1, 2, 3, 4, 5]);
-    await expect(lockout.assertAllowed('alice', '10.0.0.1')).rejects.toMatchObject({
+    expect(pair.filter((r) => r === 'reserved')).toHaveLength(3);
+    expect(pair.filter((r) => r === 429)).toHaveLength(7);
+    await expect(lockout.reserve('alice', '10.0.0.1')).rejects.toMatchObject({
       statusCode: 429,
       headers: { 'retry-after': '1' },
     });
-    await expect(lockout.assertAllowed('alice', '10.0.0.2')).resolves.toBeUndefined();
-    // A counter that somehow lost its TTL gets one back on the next failure.
-    await redis.persist(keys.loginFailures('alice', '10.0.0.1'));
-    await lockout.recordFailure('alice', '10.0.0.1');
-    expect(await redis.pttl(keys.loginFailures('alice', '10.0.0.1'))).toBeGreaterThan(0);
+    // Another client still has the user's 2 remaining slots, then the user is full.
+    await expect(lockout.reserve('alice', '10.0.0.2')).resolves.toBeUndefined();
+    await expect(lockout.reserve('alice', '10.0.0.3')).resolves.toBeUndefined();
+    await expect(lockout.reserve('alice', '10.0.0.4')).rejects.toMatchObject({ statusCode: 429 });
+    // A success clears its pair and gives back its own slot only; an unused attempt gives both back.
+    await lockout.succeeded('alice', '10.0.0.2');
+    expect(await redis.get(keys.loginAttempts('alice', '10.0.0.2'))).toBeNull();
+    expect(await redis.get(keys.userLoginAttempts('alice'))).toBe('4');
+    await lockout.unused('alice', '10.0.0.1');
+    expect(await redis.get(keys.loginAttempts('alice', '10.0.0.1'))).toBe('2');
+    expect(await redis.get(keys.userLoginAttempts('alice'))).toBe('3');
+    // A counter that somehow lost its TTL gets one back on the next attempt.
+    await redis.persist(keys.loginAttempts('alice', '10.0.0.1'));
+    await redis.persist(keys.userLoginAttempts('alice'));
+    await lockout.reserve('alice', '10.0.0.1');
+    expect(await redis.pttl(keys.loginAttempts('alice', '10.0.0.1'))).toBeGreaterThan(0);
+    expect(await redis.pttl(keys.userLoginAttempts('alice'))).toBeGreaterThan(0);
     await sleep(1100);
-    await expect(lockout.assertAllowed('alice', '10.0.0.1')).resolves.toBeUndefined();
+    await expect(lockout.reserve('alice', '10.0.0.1')).resolves.toBeUndefined();
+  });
+
+  it('exempts a client that logged in from the per-user limit, not from its own', async () => {
+    const lockout = new LoginLockout({
+      redis,
+      keys,
+      maxFailures: 2,
+      maxFailuresPerUser: 3,
+      windowSeconds: 60,
+      knownClientSeconds: 60,
+    });
+    await lockout.reserve('carol', '10.0.0.9');
+    await lockout.succeeded('carol', '10.0.0.9');
+    for (const ip of ['10.0.1.1', '10.0.1.2', '10.0.1.3']) await lockout.reserve('carol', ip);
+    await expect(lockout.reserve('carol', '10.0.1.4')).rejects.toMatchObject({ statusCode: 429 });
+    // The known client still gets in, up to its pair's limit.
+    await expect(lockout.reserve('carol', '10.0.0.9')).resolves.toBeUndefined();
+    await expect(lockout.reserve('carol', '10.0.0.9')).resolves.toBeUndefined();
+    await expect(lockout.reserve('carol', '10.0.0.9')).rejects.toMatchObject({ statusCode: 429 });
+  });
+
+  if (kind === 'standalone') return;
+
+  describe('acknowledged writes (replicas must hold them)', () => {
+    let paused: RedisServer[] = [];
+    const pause = async (servers: RedisServer[]) => {
+      paused = servers;
+      await Promise.all(servers.map((server) => server.pause()));
+    };
+    afterEach(async () => {
+      await Promise.all(paused.map((server) => server.resume()));
+      paused = [];
+      await topology.converged();
+    });
+    /** `count` session ids whose keys live on `master` (any ids, on Sentinel). */
+    const idsOn = async (master: RedisServer, count: number) => {
+      const ids: string[] = [];
+      for (let n = 30; ids.length < count; n += 1) {
+        if ((await topology.master(keys.session(sid(n)))).port === master.port) ids.push(sid(n));
+      }
+      return ids;
+    };
+
+    it('refuses a login and a logout no replica holds (503), while reads still answer', async () => {
+      const master = await topology.master(keys.session(sid(30)));
+      const [kept, created, removed] = await idsOn(master, 3);
+      await store.save(kept, identity);
+      await store.save(removed, identity);
+      await pause(await replicasOf(topology, keys.session(kept)));
+
+      const unavailable = { statusCode: 503, code: 'SESSION_STORE_UNAVAILABLE' };
+      await expect(store.save(created, identity)).rejects.toMatchObject(unavailable);
+      await expect(store.remove(removed)).rejects.toMatchObject(unavailable);
+      // A touch only slides the idle expiry: it does not wait, so use goes on.
+      await expect(store.load(kept)).resolves.toMatchObject({ userId: '1' });
+    });
+
+    if (kind !== 'cluster') return;
+
+    it('refuses a login whose user-index entry is on a master whose replica is away', async () => {
+      const sessionId = sid(60);
+      const sessionMaster = await topology.master(keys.session(sessionId));
+      let userId = 100;
+      while ((await topology.master(keys.userSessions(String(userId)))).port === sessionMaster.port)
+        userId += 1;
+      await pause(await replicasOf(topology, keys.userSessions(String(userId))));
+
+      await expect(
+        store.save(sessionId, { ...identity, userId: String(userId) }),
+      ).rejects.toMatchObject({ statusCode: 503, code: 'SESSION_STORE_UNAVAILABLE' });
+      // The session itself was acknowledged; the 503 came from its index entry.
+      expect(await redis.exists(keys.session(sessionId))).toBe(1);
+    });
   });
 });

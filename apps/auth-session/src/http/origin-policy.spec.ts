@@ -1,4 +1,5 @@
-import { isOriginAllowed, parseAllowedOrigins } from './origin-policy';
+import { parseAllowedOrigins } from '@redis-patterns/service-kit';
+import { isOriginAllowed } from './origin-policy';
 
 describe('isOriginAllowed', () => {
   const allowed = ['https://app.example.com'];

@@ -1,19 +1,46 @@
 import { join } from 'node:path';
+import { ReplyError } from 'ioredis';
 import { LuaScript, type RedisClient } from '@redis-patterns/redis-core';
 import { DomainError } from '@redis-patterns/service-kit';
 import type { SessionKeys } from '../session/session-keys';
 
-const recordFailure = LuaScript.fromFile<[string], [windowMs: number], [number, number]>(
-  join(__dirname, 'record-failure-1.lua'),
-);
+const reserveAttempt = LuaScript.fromFile<
+  [string, string, string],
+  [windowMs: number, perClient: number, perUser: number],
+  [number, number]
+>(join(__dirname, 'reserve-attempt-3.lua'));
+const settleAttempt = LuaScript.fromFile<
+  [string, string, string],
+  [outcome: 'success' | 'unused', knownMs: number],
+  number
+>(join(__dirname, 'settle-attempt-3.lua'));
+
+/**
+ * Whether a failed settle certainly did not happen, so that sending it again cannot give a slot
+ * back twice: Redis answered with an error (the script did not run), or the command was never
+ * written (offline queue off). A timeout or a connection closed under it may have been applied.
+ */
+export function certainlyNotApplied(error: unknown): boolean {
+  return (
+    error instanceof ReplyError ||
+    (error instanceof Error && /enableOfflineQueue/.test(error.message))
+  );
+}
 
 export interface LoginLockoutOptions {
   redis: RedisClient;
   keys: SessionKeys;
-  /** Failures of one (username, IP) pair before it is locked out. */
+  /** Attempts of one (username, client IP) pair in the window before 429. */
   maxFailures: number;
-  /** Window of the count, and so the longest lockout. */
+  /** Attempts of one username, from every client, in the window before 429 (> maxFailures). */
+  maxFailuresPerUser: number;
+  /** Window of the counts, and so the longest lockout. */
   windowSeconds: number;
+  /**
+   * How long a (username, IP) pair that logged in stays exempt from the per-username limit
+   * (0: never). @default 0
+   */
+  knownClientSeconds?: number;
 }
 
 /** Seconds for Retry-After: whole seconds, at least 1, never telling a client to come back early. */
@@ -29,35 +56,77 @@ export function lockedOut(ttlMs: number): DomainError {
 }
 
 /**
- * Brute-force protection per (username, IP) in Redis, shared by every replica: after
- * `maxFailures` failures in the window the pair gets 429 until the window ends, while the same
- * user from another address (the real owner) can still log in.
+ * Brute-force protection in Redis, shared by every replica. An attempt is reserved atomically
+ * BEFORE its password is hashed, per (username, IP) and per username; a reserved attempt that
+ * fails keeps its slot, so at most `maxFailures` guesses per pair and `maxFailuresPerUser` per
+ * username are ever evaluated in a window, whatever the parallelism. A pair that logged in
+ * successfully ("known client") is exempt from the per-username limit for a while.
+ *
+ * No WAIT on any of these writes: a failover that loses the last counts grants at most one
+ * window's guesses again, once, while waiting would add a replica round trip to every login.
  */
 export class LoginLockout {
-  constructor(private readonly options: LoginLockoutOptions) {}
-
-  /** Throws 429 when the pair is locked out. Redis errors propagate (the caller fails closed). */
-  async assertAllowed(username: string, ip: string): Promise<void> {
-    const key = this.options.keys.loginFailures(username, ip);
-    const results = await this.options.redis.multi().get(key).pttl(key).exec();
-    if (!results) throw new Error('lockout check was aborted');
-    const [[getError, failures], [ttlError, ttl]] = results;
-    if (getError || ttlError) throw getError ?? ttlError;
-    if (Number(failures ?? 0) >= this.options.maxFailures) throw lockedOut(Number(ttl));
+  constructor(private readonly options: LoginLockoutOptions) {
+    // Defined up front: see RedisSessionStore (a script defined while an auto-pipeline is
+    // pending is missing from it).
+    reserveAttempt.register(options.redis);
+    settleAttempt.register(options.redis);
   }
 
-  /** Counts a failure; returns how many the pair has in the current window. */
-  async recordFailure(username: string, ip: string): Promise<number> {
-    const [failures] = await recordFailure.run(
+  private keysOf(username: string, ip: string): [string, string, string] {
+    return [
+      this.options.keys.loginAttempts(username, ip),
+      this.options.keys.userLoginAttempts(username),
+      this.options.keys.knownClient(username, ip),
+    ];
+  }
+
+  /** Reserves one attempt, or throws 429. Redis errors propagate (the caller fails closed). */
+  async reserve(username: string, ip: string): Promise<void> {
+    const [reserved, ttl] = await reserveAttempt.run(
       this.options.redis,
-      [this.options.keys.loginFailures(username, ip)],
-      [this.options.windowSeconds * 1000],
+      this.keysOf(username, ip),
+      [
+        this.options.windowSeconds * 1000,
+        this.options.maxFailures,
+        this.options.maxFailuresPerUser,
+      ],
     );
-    return failures;
+    if (reserved !== 1) throw lockedOut(ttl);
   }
 
-  /** A successful login forgets the pair's failures. */
-  async reset(username: string, ip: string): Promise<void> {
-    await this.options.redis.del(this.options.keys.loginFailures(username, ip));
+  /**
+   * The password was right: the pair starts over and becomes a known client; the user's other
+   * attempts (other clients' failures) still count.
+   */
+  async succeeded(username: string, ip: string): Promise<void> {
+    await settleAttempt.run(this.options.redis, this.keysOf(username, ip), [
+      'success',
+      (this.options.knownClientSeconds ?? 0) * 1000,
+    ]);
+  }
+
+  /** The attempt was never evaluated (no hash was run): its slot goes back to both counts. */
+  async unused(username: string, ip: string): Promise<void> {
+    await settleAttempt.run(this.options.redis, this.keysOf(username, ip), ['unused', 0]);
+  }
+
+  /**
+   * Settles in the background, retrying while Redis refuses it (5 tries, 1 s apart), so an
+   * attempt that was not a wrong password does not keep its slot because of a failover:
+   * without it, 5 correct logins answered 503 would lock their owner out. A try that timed out
+   * is not repeated: it may have been applied, and the limit wins over the owner's slot.
+   */
+  settleLater(outcome: 'succeeded' | 'unused', username: string, ip: string, tries = 5): void {
+    const attempt = (left: number) => {
+      this[outcome](username, ip).catch((error: unknown) => {
+        // Giving a slot back twice would allow one guess more than the limit: only a settle
+        // that certainly did not happen is sent again; a timed-out one may keep its slot.
+        if (left > 1 && certainlyNotApplied(error)) {
+          setTimeout(() => attempt(left - 1), 1000).unref();
+        }
+      });
+    };
+    attempt(tries);
   }
 }

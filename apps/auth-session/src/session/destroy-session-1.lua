@@ -6,6 +6,8 @@
   Returns  the userId of the deleted session, or false when there was none.
 
   Invariant: after it returns, no replica can load the session: every read goes to this key.
+
+  Proof: test/session-store.test.ts "indexes sessions per user, prunes vanished ones, and removes everywhere"
 ]]
 local userId = redis.call('HGET', KEYS[1], 'userId')
 redis.call('DEL', KEYS[1])

@@ -1,7 +1,5 @@
 import { join } from 'node:path';
-import type { Session } from 'fastify';
-import type { SessionStore } from '@fastify/session';
-import { LuaScript, type RedisClient } from '@redis-patterns/redis-core';
+import { isRedisUnavailable, LuaScript, type RedisClient } from '@redis-patterns/redis-core';
 import { DomainError, unavailable } from '@redis-patterns/service-kit';
 import type { SessionKeys } from './session-keys';
 import {
@@ -10,20 +8,6 @@ import {
   sessionRecordFromFields,
   type SessionRecord,
 } from './session-record';
-
-declare module 'fastify' {
-  /** What auth-session keeps in a session; identity fields are set at login only. */
-  interface Session {
-    userId?: string;
-    username?: string;
-    ip?: string;
-    userAgent?: string;
-    createdAt?: number;
-    lastSeenAt?: number;
-    expiresAt?: number;
-    requests?: number;
-  }
-}
 
 type SaveArgs = [
   idleMs: number,
@@ -35,6 +19,9 @@ type SaveArgs = [
 ];
 const saveSession = LuaScript.fromFile<[string], SaveArgs, [number, number, number]>(
   join(__dirname, 'save-session-1.lua'),
+);
+const indexSession = LuaScript.fromFile<[string], [expiresAt: number, sessionId: string], null>(
+  join(__dirname, 'index-session-1.lua'),
 );
 const touchSession = LuaScript.fromFile<
   [string],
@@ -68,28 +55,47 @@ export interface UserSession {
 export const STORE_UNAVAILABLE = 'SESSION_STORE_UNAVAILABLE';
 
 /**
- * Turns any Redis failure into a 503: while the store cannot answer nobody is treated as logged
- * in or as logged out (fail closed).
+ * A 503 for a store that cannot answer now: while it cannot, nobody is treated as logged in or
+ * as logged out (fail closed).
  */
-function storeDown(): DomainError {
-  return unavailable(STORE_UNAVAILABLE, 'The session store is unavailable, try again shortly', 1);
+function storeDown(cause?: unknown): DomainError {
+  const error = unavailable(
+    STORE_UNAVAILABLE,
+    'The session store is unavailable, try again shortly',
+    1,
+  );
+  // Logged with the 503: a timeout, a failover reply or REDIS_NOT_REPLICATED tell operators apart.
+  error.cause = cause;
+  return error;
+}
+
+/**
+ * Redis away, mid-failover, or a write not on a replica in time (`isRedisUnavailable`) becomes
+ * 503, so a write that may not survive a failover is never answered as a success; any other
+ * error is a bug and stays one (500).
+ */
+function storeError(error: unknown): unknown {
+  return error instanceof DomainError || !isRedisUnavailable(error) ? error : storeDown(error);
 }
 
 async function guarded<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if (error instanceof DomainError) throw error;
-    throw storeDown();
+    throw storeError(error);
   }
 }
 
 /**
- * The @fastify/session store on Redis: one hash per session (fields, not a blob), a sorted set
- * per user (list and revoke), and a sorted set of live sessions (the sessions_active gauge).
- * Anonymous sessions are never stored: only a logged-in session has a `userId`.
+ * The session store on Redis: one hash per session (fields, not a blob), a sorted set per user
+ * (list and revoke), and a sorted set of live sessions (the sessions_active gauge). Only logins
+ * create sessions; cookie and bearer sessions are the same records.
+ *
+ * Writes a user would notice losing (a login and its index entry, a logout, a revocation, the
+ * destroy of a pre-login id) resolve only once a replica holds them (`runAcknowledged`: WAIT
+ * per the client's replica-ack policy, none on standalone), so a failover cannot undo them.
  */
-export class RedisSessionStore implements SessionStore {
+export class RedisSessionStore {
   private readonly idleMs: number;
   private readonly maxMs: number;
   private readonly slackMs: number;
@@ -98,38 +104,10 @@ export class RedisSessionStore implements SessionStore {
     this.idleMs = options.idleSeconds * 1000;
     this.maxMs = options.maxSeconds * 1000;
     this.slackMs = activeIndexSlackMs(this.idleMs);
-  }
-
-  get(sessionId: string, callback: (error: unknown, session?: Session | null) => void): void {
-    this.load(sessionId).then(
-      // @fastify/session copies these fields onto its Session and builds the cookie from the
-      // plugin options, so the stored shape needs no `cookie`.
-      (record) => callback(null, record ? (record as unknown as Session) : null),
-      (error: unknown) => callback(error),
-    );
-  }
-
-  set(sessionId: string, session: Session, callback: (error?: unknown) => void): void {
-    if (!session.userId || !session.username) {
-      callback();
-      return;
-    }
-    this.save(sessionId, {
-      userId: session.userId,
-      username: session.username,
-      ip: session.ip ?? '',
-      userAgent: session.userAgent ?? '',
-    }).then(
-      () => callback(),
-      (error: unknown) => callback(error),
-    );
-  }
-
-  destroy(sessionId: string, callback: (error?: unknown) => void): void {
-    this.remove(sessionId).then(
-      () => callback(),
-      (error: unknown) => callback(error),
-    );
+    // Defined now, not on first use: an ioredis auto-pipeline takes its client's scripts when
+    // created, so a script first defined while one is pending was not a function in it (500),
+    // and the reply count mismatch then wedged the client's auto-pipelining for good.
+    touchSession.register(options.redis);
   }
 
   /** Reads a session on use, sliding its idle TTL; undefined when it does not exist (any more). */
@@ -141,10 +119,12 @@ export class RedisSessionStore implements SessionStore {
     const { redis, keys } = this.options;
     let reply: Awaited<ReturnType<typeof touchSession.run>>;
     try {
+      // No WAIT: a touch only slides the idle expiry and counts use; a failover that loses it
+      // ends an idle session at most that window early, and waiting would tax every request.
       reply = await touchSession.run(redis, [keys.session(sessionId)], [this.idleMs, this.slackMs]);
-    } catch {
+    } catch (error) {
       this.count('error');
-      throw storeDown();
+      throw storeError(error);
     }
     if (!reply) {
       this.count('miss');
@@ -171,7 +151,7 @@ export class RedisSessionStore implements SessionStore {
   ): Promise<{ createdAt: number; expiresAt: number }> {
     const { redis, keys } = this.options;
     return guarded(async () => {
-      const [createdAt, expiresAt, now] = await saveSession.run(
+      const [createdAt, expiresAt, now] = await saveSession.runAcknowledged(
         redis,
         [keys.session(sessionId)],
         [
@@ -184,28 +164,28 @@ export class RedisSessionStore implements SessionStore {
         ],
       );
       if (expiresAt === 0) throw new DomainError(401, 'SESSION_EXPIRED', 'The session has expired');
-      const index = keys.userSessions(identity.userId);
-      // NX sets the first expiry, GT only ever extends it: the index outlives its longest session.
-      await redis
-        .multi()
-        .zadd(index, expiresAt, sessionId)
-        .pexpireat(index, expiresAt, 'NX')
-        .pexpireat(index, expiresAt, 'GT')
-        .exec();
+      // Acknowledged too: "log out other devices" finds sessions through this index only.
+      await indexSession.runAcknowledged(
+        redis,
+        [keys.userSessions(identity.userId)],
+        [expiresAt, sessionId],
+      );
       await this.markActive(sessionId, now, expiresAt);
       return { createdAt, expiresAt };
     });
   }
 
-  /** Deletes a session everywhere at once; true when it existed. */
+  /** Deletes a session everywhere at once, durably; true when it existed. */
   async remove(sessionId: string): Promise<boolean> {
     if (!isSessionId(sessionId)) return false;
     const { redis, keys } = this.options;
     return guarded(async () => {
-      const userId = await destroySession.run(redis, [keys.session(sessionId)], []);
+      const userId = await destroySession.runAcknowledged(redis, [keys.session(sessionId)], []);
+      // The revocation is durable once the hash is gone; these entries only steer listing and
+      // the gauge, which prune vanished sessions themselves, so neither waits nor fails it.
       await Promise.all([
-        userId ? redis.zrem(keys.userSessions(userId), sessionId) : undefined,
-        redis.zrem(keys.activeSessions(), sessionId),
+        userId ? redis.zrem(keys.userSessions(userId), sessionId).catch(() => 0) : undefined,
+        redis.zrem(keys.activeSessions(), sessionId).catch(() => 0),
       ]);
       return Boolean(userId);
     });
@@ -216,6 +196,7 @@ export class RedisSessionStore implements SessionStore {
     const { redis, keys } = this.options;
     const index = keys.userSessions(userId);
     return guarded(async () => {
+      // Pruning needs no WAIT: a failover that loses it leaves entries the next listing prunes.
       await redis.zremrangebyscore(index, '-inf', Date.now());
       const ids = (await redis.zrange(index, 0, -1)).filter(isSessionId);
       const found = await Promise.all(

@@ -17,6 +17,8 @@
   Invariant: createdAt and expiresAt are written once; lastSeenAt never moves backwards; the
   TTL never exceeds min(idle, expiresAt - now), so Redis drops the session at expiresAt at the
   latest, whatever a cookie says.
+
+  Proof: test/session-store.test.ts "refuses to merge another user into a session"
 ]]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)

@@ -55,7 +55,7 @@ describe('session records', () => {
     ).toBeUndefined();
   });
 
-  it('accepts only ids shaped like @fastify/session ones', () => {
+  it('accepts only ids shaped like the ones logins issue', () => {
     expect(isSessionId('A'.repeat(31) + '_')).toBe(true);
     expect(isSessionId('short')).toBe(false);
     expect(isSessionId('{tag}'.padEnd(32, 'a'))).toBe(false);

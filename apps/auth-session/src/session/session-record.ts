@@ -13,7 +13,7 @@ export interface SessionRecord {
   requests: number;
 }
 
-/** @fastify/session ids: 24 random bytes in base64url. Anything else is not ours. */
+/** Session ids (`newSessionId` in session-auth.ts): 24 random bytes in base64url. Anything else is not ours. */
 const SESSION_ID = /^[A-Za-z0-9_-]{32}$/;
 
 export function isSessionId(value: string): boolean {

@@ -1,4 +1,4 @@
-/** Shortest accepted secret: @fastify/session refuses shorter ones, and so do we, naming the variable. */
+/** Shortest accepted secret (256 bits of ASCII at best); a shorter one is refused, naming the variable. */
 export const MIN_SECRET_LENGTH = 32;
 
 /**

@@ -14,8 +14,12 @@
   Invariant: a session is never returned at or after its expiresAt; only lastSeenAt (never
   backwards), requests (+1), indexedAt and the TTL change, so concurrent touches lose nothing;
   the TTL never exceeds min(idle, expiresAt - now).
+
+  Proof: test/session-store.test.ts "bounds the TTL by the idle time and by the absolute end, and never extends the end"
 ]]
-local expiresAt = tonumber(redis.call('HGET', KEYS[1], 'expiresAt'))
+-- One read of the three fields the touch needs, one write of those it moves (the hot path).
+local state = redis.call('HMGET', KEYS[1], 'expiresAt', 'lastSeenAt', 'indexedAt')
+local expiresAt = tonumber(state[1])
 if expiresAt == nil then
   return false
 end
@@ -27,14 +31,19 @@ if now >= expiresAt then
   return {0}
 end
 
-local state = redis.call('HMGET', KEYS[1], 'lastSeenAt', 'indexedAt')
-if now > (tonumber(state[1]) or 0) then
-  redis.call('HSET', KEYS[1], 'lastSeenAt', now)
+local moved = {}
+if now > (tonumber(state[2]) or 0) then
+  moved[#moved + 1] = 'lastSeenAt'
+  moved[#moved + 1] = now
 end
 local reindex = 0
-if now - (tonumber(state[2]) or 0) >= tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], 'indexedAt', now)
+if now - (tonumber(state[3]) or 0) >= tonumber(ARGV[2]) then
+  moved[#moved + 1] = 'indexedAt'
+  moved[#moved + 1] = now
   reindex = 1
+end
+if #moved > 0 then
+  redis.call('HSET', KEYS[1], unpack(moved))
 end
 redis.call('HINCRBY', KEYS[1], 'requests', 1)
 redis.call('PEXPIRE', KEYS[1], math.min(tonumber(ARGV[1]), expiresAt - now))
