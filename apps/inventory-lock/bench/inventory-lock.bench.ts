@@ -36,12 +36,36 @@ const SETUPS: Setup[] = [
 
 let sequence = 0;
 
-/** Reservations of 1 with a fresh orderId each, on one sku or spread over SKUS skus. */
+/** Lines per hold in the hold scenario. */
+const HOLD_LINES = 3;
+
+/** The path and body of one request: a reservation of 1, or a hold of HOLD_LINES lines of 1. */
+function nextRequest(kind: 'reserve' | 'hold', skus: number): { path: string; body: string } {
+  sequence += 1;
+  if (kind === 'hold') {
+    const lines = Array.from({ length: HOLD_LINES }, (_, i) => ({
+      sku: skus === 1 ? `hot-${i}` : `sku-${(sequence + i) % skus}`,
+      quantity: 1,
+    }));
+    return { path: `/orders/order-${sequence}/hold`, body: JSON.stringify({ lines }) };
+  }
+  const sku = skus === 1 ? 'hot' : `sku-${sequence % skus}`;
+  return {
+    path: `/inventory/${sku}/reservations`,
+    body: JSON.stringify({ orderId: `order-${sequence}`, quantity: 1 }),
+  };
+}
+
+/**
+ * Reservations of 1 (or holds of HOLD_LINES lines) with a fresh orderId each, on one sku (three
+ * for holds) or spread over SKUS skus.
+ */
 async function reserveLoad(
   scenario: string,
   urls: string[],
   skus: number,
   seconds = SECONDS,
+  kind: 'reserve' | 'hold' = 'reserve',
 ): Promise<ScenarioResult> {
   const statuses: Record<string, number> = {};
   const runs = await Promise.all(
@@ -56,15 +80,7 @@ async function reserveLoad(
         requests: [
           {
             method: 'POST',
-            setupRequest: (request) => {
-              sequence += 1;
-              const sku = skus === 1 ? 'hot' : `sku-${sequence % skus}`;
-              return {
-                ...request,
-                path: `/inventory/${sku}/reservations`,
-                body: JSON.stringify({ orderId: `order-${sequence}`, quantity: 1 }),
-              };
-            },
+            setupRequest: (request) => ({ ...request, ...nextRequest(kind, skus) }),
             onResponse: (status) => {
               statuses[status] = (statuses[status] ?? 0) + 1;
             },
@@ -98,12 +114,13 @@ async function withDatabase<T>(url: string, work: (client: Client) => Promise<T>
   }
 }
 
-/** True when every sku's stock plus its reservations is still the stock it started with. */
+/** True when every sku's stock plus its reservations and holds is still the stock it started with. */
 async function stockAccountsForEveryReservation(databaseUrl: string): Promise<boolean> {
   return withDatabase(databaseUrl, async (client) => {
     const { rows } = await client.query<{ bad: string }>(
       `SELECT count(*) AS bad FROM inventory i
-       WHERE i.stock + COALESCE((SELECT SUM(quantity) FROM reservations r WHERE r.sku = i.sku), 0) <> $1`,
+       WHERE i.stock + COALESCE((SELECT SUM(quantity) FROM reservations r WHERE r.sku = i.sku), 0)
+         + COALESCE((SELECT SUM(quantity) FROM hold_lines l WHERE l.sku = i.sku), 0) <> $1`,
       [STOCK],
     );
     return Number(rows[0].bad) === 0;
@@ -138,7 +155,8 @@ async function startSetup(
     processes.push(started);
     urls.push(started.url);
   }
-  for (const sku of ['hot', ...Array.from({ length: SKUS }, (_, i) => `sku-${i}`)]) {
+  const hot = ['hot', ...Array.from({ length: HOLD_LINES }, (_, i) => `hot-${i}`)];
+  for (const sku of [...hot, ...Array.from({ length: SKUS }, (_, i) => `sku-${i}`)]) {
     const response = await fetch(`${urls[0]}/inventory/${sku}`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
@@ -200,6 +218,11 @@ async function main(): Promise<void> {
           const name = `${setup.name} ${skus === 1 ? 'hot-sku' : `${SKUS}-skus`}`;
           runs.set(name, [...(runs.get(name) ?? []), await reserveLoad(name, urls, skus)]);
         }
+        const holds = `${setup.name} holds-${HOLD_LINES}-lines-${SKUS}-skus`;
+        runs.set(holds, [
+          ...(runs.get(holds) ?? []),
+          await reserveLoad(holds, urls, SKUS, SECONDS, 'hold'),
+        ]);
       }
     }
     for (const { setup, databaseUrl } of started) {
@@ -238,6 +261,14 @@ async function main(): Promise<void> {
       rps('redlock-3-masters 100-skus'),
       rps('redlock-1-master 100-skus'),
     ),
+    'redlock-1 holds-3 / atomic-sql holds-3 (100 skus)': ratio(
+      rps(`redlock-1-master holds-${HOLD_LINES}-lines-${SKUS}-skus`),
+      rps(`atomic-sql holds-${HOLD_LINES}-lines-${SKUS}-skus`),
+    ),
+    'redlock-3 holds-3 / atomic-sql holds-3 (100 skus)': ratio(
+      rps(`redlock-3-masters holds-${HOLD_LINES}-lines-${SKUS}-skus`),
+      rps(`atomic-sql holds-${HOLD_LINES}-lines-${SKUS}-skus`),
+    ),
     'redlock-1 100 / redlock-1 hot': ratio(
       rps('redlock-1-master 100-skus'),
       rps('redlock-1-master hot-sku'),
@@ -254,7 +285,7 @@ async function main(): Promise<void> {
       ]),
     ),
     notes: {
-      load: `${REPLICAS} service processes per setup, ${CONNECTIONS_PER_REPLICA} connections each, ${ROUNDS} rounds of ${SECONDS} s per scenario in turn, reservations of 1 with fresh orderIds`,
+      load: `${REPLICAS} service processes per setup, ${CONNECTIONS_PER_REPLICA} connections each, ${ROUNDS} rounds of ${SECONDS} s per scenario in turn, reservations of 1 (holds of ${HOLD_LINES} lines of 1 on consecutive skus) with fresh orderIds`,
       combined:
         'per round: rps summed over both replicas, p50/p99 of the worse replica; then rps and p50 averaged over rounds, p99 the worst round',
       masters: 'local redis-server processes on 127.0.0.1 (no network latency between masters)',

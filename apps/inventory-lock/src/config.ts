@@ -6,7 +6,7 @@ import {
   databaseEnv,
   redisConfigOf,
 } from '@redis-patterns/service-kit';
-import { assertRedisUrl, type RedisConfig } from '@redis-patterns/redis-core';
+import type { RedisConfig } from '@redis-patterns/redis-core';
 
 /**
  * How a reservation protects the stock.
@@ -18,16 +18,26 @@ import { assertRedisUrl, type RedisConfig } from '@redis-patterns/redis-core';
 export const STRATEGIES = ['redlock', 'atomic-sql', 'unsafe-no-lock'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
+/** The longest hold TTL any configuration may allow (a day). */
+export const MAX_HOLD_TTL_MS = 86_400_000;
+
 /** Every variable inventory-lock reads, with its default; `server.ts` validates the environment against it. */
 export const envSchema = Type.Object({
   ...commonEnv(3003),
   ...redisEnv('inv'),
   ...databaseEnv(),
-  /** Comma list of independent Redis masters for Redlock; empty means `REDIS_URL` alone. */
-  REDLOCK_URLS: Type.String({
-    pattern: '^( *rediss?://[^,\\s]+ *(, *rediss?://[^,\\s]+ *)*)?$',
-    default: '',
-  }),
+  // The URL variables are checked by `checkUrl` instead of a schema pattern: a refused value is
+  // never echoed, not even redacted (a password with an unencoded `/` or `@`, or a URL without
+  // its scheme, slips past redaction).
+  REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379' }),
+  DATABASE_URL: Type.String({ default: databaseEnv().DATABASE_URL.default }),
+  /**
+   * Comma list of independent standalone Redis masters for Redlock; empty means `REDIS_URL`
+   * alone, which is refused when the service's Redis is a Cluster or Sentinel-managed.
+   */
+  // Optional without a default: unset stays undefined (not ''), so a generic URL-list check
+  // that splits every `*_URLS` value never sees an empty list as a malformed URL.
+  REDLOCK_URLS: Type.Optional(Type.String()),
   /** Per-command deadline on the Redlock masters: a paused master must not stall an acquisition. */
   REDLOCK_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 10000, default: 200 }),
   LOCK_TTL_MS: Type.Integer({ minimum: 200, maximum: 600000, default: 3000 }),
@@ -41,6 +51,9 @@ export const envSchema = Type.Object({
     { default: 'redlock' },
   ),
   TEST_HOOKS: Type.Boolean({ default: false }),
+  HOLD_TTL_DEFAULT_MS: Type.Integer({ minimum: 1000, maximum: MAX_HOLD_TTL_MS, default: 600000 }),
+  HOLD_TTL_MAX_MS: Type.Integer({ minimum: 1000, maximum: MAX_HOLD_TTL_MS, default: 3600000 }),
+  HOLD_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 600000, default: 1000 }),
 });
 export type Env = Static<typeof envSchema>;
 
@@ -48,6 +61,11 @@ export type Env = Static<typeof envSchema>;
 export interface LockConfig {
   /** Independent Redis masters (a quorum of them must agree). @default [REDIS_URL] */
   urls: string[];
+  /**
+   * True when REDLOCK_URLS was unset and `urls` is the service's REDIS_URL alone; only the
+   * startup refusal's message uses it. @default false
+   */
+  fromRedisUrl?: boolean;
   /** Command deadline on each master. @default 200 */
   commandTimeoutMs: number;
   /** Lease of one lock. @default 3000 */
@@ -62,6 +80,16 @@ export interface LockConfig {
   driftFactor: number;
   /** The lease is extended when less than this is left and the holder is still working. @default 1000 */
   extendThresholdMs: number;
+}
+
+/** Holds (`POST /orders/:orderId/hold`). */
+export interface HoldConfig {
+  /** TTL of a hold that names none. @default 600000 */
+  defaultTtlMs: number;
+  /** The longest TTL a hold may ask for (a longer one is a 400 naming `ttlMs`). @default 3600000 */
+  maxTtlMs: number;
+  /** How often each replica looks for expired holds in PostgreSQL. @default 1000 */
+  sweepIntervalMs: number;
 }
 
 /** What `buildApp` needs; tests build it directly. */
@@ -81,6 +109,32 @@ export interface AppConfig {
    * lease extension stopped, as in a GC pause). Never on in production. @default false
    */
   testHooks: boolean;
+  holds: HoldConfig;
+  /** Milliseconds since the epoch, for hold expiry; tests inject their own. @default Date.now */
+  clock?: () => number;
+}
+
+const REDIS_SCHEMES = ['redis:', 'rediss:'];
+const POSTGRES_SCHEMES = ['postgres:', 'postgresql:'];
+
+/**
+ * Checks that `value` is a URL with one of `schemes` and a host; throws a ConfigError naming the
+ * variable and the rule, never any part of the value (it may carry credentials).
+ */
+export function checkUrl(variable: string, value: string, schemes: readonly string[]): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = /\s/.test(value) ? undefined : new URL(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !schemes.includes(parsed.protocol) || !parsed.hostname) {
+    throw new ConfigError(
+      variable,
+      `${variable} must be a ${schemes.map((scheme) => `${scheme}//`).join(' or ')} URL with a host (value not shown: it may carry credentials)`,
+    );
+  }
+  return value;
 }
 
 /** Splits REDLOCK_URLS; an empty value means the one REDIS_URL. Throws naming the variable. */
@@ -88,8 +142,8 @@ export function parseRedlockUrls(value: string, fallback: string): string[] {
   const urls = value
     .split(',')
     .map((url) => url.trim())
-    .filter(Boolean)
-    .map((url) => assertRedisUrl(url, 'REDLOCK_URLS'));
+    .filter((url, _index, all) => url !== '' || all.length > 1)
+    .map((url) => checkUrl('REDLOCK_URLS', url, REDIS_SCHEMES));
   if (new Set(urls).size !== urls.length) {
     throw new ConfigError('REDLOCK_URLS', 'REDLOCK_URLS must not list a master twice');
   }
@@ -104,6 +158,12 @@ export function checkConfig(config: AppConfig): AppConfig {
       `LOCK_EXTEND_THRESHOLD_MS must be at least 100 ms below LOCK_TTL_MS (${config.lock.ttlMs})`,
     );
   }
+  if (config.holds.defaultTtlMs > config.holds.maxTtlMs) {
+    throw new ConfigError(
+      'HOLD_TTL_DEFAULT_MS',
+      `HOLD_TTL_DEFAULT_MS must not exceed HOLD_TTL_MAX_MS (${config.holds.maxTtlMs})`,
+    );
+  }
   if (config.strategy === 'unsafe-no-lock' && !config.testHooks) {
     throw new ConfigError(
       'INVENTORY_STRATEGY',
@@ -113,10 +173,38 @@ export function checkConfig(config: AppConfig): AppConfig {
   return config;
 }
 
+/**
+ * With REDLOCK_URLS unset the lock falls back to the service's Redis. That is one standalone
+ * master on a standalone Redis (kept: the fence makes it safe, it is as available as that Redis);
+ * on a Cluster or a Sentinel-managed master it cannot work, so the process stops here.
+ */
+function refuseFallback(redis: RedisConfig, strategy: Strategy, redlockUrls: string): void {
+  if (strategy !== 'redlock' || redlockUrls.trim()) return;
+  const fix =
+    'Set REDLOCK_URLS to independent standalone Redis servers (1, 3 or 5; no Cluster node, no replica, no Sentinel-managed master).';
+  if (redis.clusterNodes?.length) {
+    throw new ConfigError(
+      'REDLOCK_URLS',
+      `REDLOCK_URLS is unset and the service's Redis is a Cluster (REDIS_CLUSTER_NODES): a Cluster node cannot be the Redlock master: a sku whose hash slot lives on another node could never be locked. ${fix}`,
+    );
+  }
+  if (redis.sentinels?.length) {
+    throw new ConfigError(
+      'REDLOCK_URLS',
+      `REDLOCK_URLS is unset and the service's Redis is Sentinel-managed (REDIS_SENTINELS): its replicas copy locks asynchronously, so a failover can grant a lock that is still held. ${fix}`,
+    );
+  }
+}
+
 export function configFromEnv(env: Env): AppConfig {
+  checkUrl('REDIS_URL', env.REDIS_URL, REDIS_SCHEMES);
+  checkUrl('DATABASE_URL', env.DATABASE_URL, POSTGRES_SCHEMES);
+  const redis = redisConfigOf(env, 'inventory-lock');
+  const redlockUrls = env.REDLOCK_URLS ?? '';
+  refuseFallback(redis, env.INVENTORY_STRATEGY, redlockUrls);
   return checkConfig({
     logLevel: env.LOG_LEVEL,
-    redis: redisConfigOf(env, 'inventory-lock'),
+    redis,
     keyPrefix: env.REDIS_KEY_PREFIX,
     database: {
       url: env.DATABASE_URL,
@@ -124,7 +212,8 @@ export function configFromEnv(env: Env): AppConfig {
       statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
     },
     lock: {
-      urls: parseRedlockUrls(env.REDLOCK_URLS, env.REDIS_URL),
+      urls: parseRedlockUrls(redlockUrls, env.REDIS_URL),
+      fromRedisUrl: !redlockUrls.trim(),
       commandTimeoutMs: env.REDLOCK_COMMAND_TIMEOUT_MS,
       ttlMs: env.LOCK_TTL_MS,
       retryCount: env.LOCK_RETRY_COUNT,
@@ -135,5 +224,10 @@ export function configFromEnv(env: Env): AppConfig {
     },
     strategy: env.INVENTORY_STRATEGY,
     testHooks: env.TEST_HOOKS,
+    holds: {
+      defaultTtlMs: env.HOLD_TTL_DEFAULT_MS,
+      maxTtlMs: env.HOLD_TTL_MAX_MS,
+      sweepIntervalMs: env.HOLD_SWEEP_INTERVAL_MS,
+    },
   });
 }

@@ -1,8 +1,10 @@
+import { Redis } from 'ioredis';
 import {
   startPostgres,
   startRedisServers,
   startReplicas,
   uniquePrefix,
+  until,
   type PostgresServer,
   type RedisServer,
   type Replicas,
@@ -21,6 +23,12 @@ async function metric(url: string, name: string): Promise<number> {
 
 async function stockOf(url: string, sku: string): Promise<number> {
   return Number((await call(`${url}/inventory/${sku}`, 'GET')).body.stock);
+}
+
+async function readiness(url: string) {
+  const answer = await call(`${url}/health/ready`, 'GET');
+  const checks = answer.body.checks as Record<string, string>;
+  return { status: answer.status, quorum: checks['redlock-quorum'], ms: answer.ms };
 }
 
 describe('inventory-lock: three Redlock masters, faults and fencing', () => {
@@ -119,6 +127,61 @@ describe('inventory-lock: three Redlock masters, faults and fencing', () => {
     expect(waiting.body.remaining).toBe(before - 3);
     expect(Number(waiting.body.fence)).toBeGreaterThan(Number(slowAnswer.body.fence));
     expect(await metric(r.url(0), 'fencing_rejections_total')).toBe(1);
+  });
+
+  it('readiness counts probe-lock votes: 1 of 3 masters SIGSTOPped -> ready, 2 of 3 -> 503', async () => {
+    // A paused master keeps its socket open (the client still says "ready"): only a vote tells.
+    await masters[0].pause();
+    try {
+      for (let i = 0; i < 3; i += 1) {
+        expect(await readiness(r.url(i))).toMatchObject({ status: 200, quorum: 'ok' });
+      }
+      const made = await call(`${r.url(1)}/inventory/widget/reservations`, 'POST', {
+        orderId: 'one-paused',
+        quantity: 1,
+      });
+      expect(made.status).toBe(201);
+      await masters[1].pause();
+      for (let i = 0; i < 3; i += 1) {
+        const state = await readiness(r.url(i));
+        expect(state).toMatchObject({ status: 503, quorum: 'down' });
+        // Decided by the votes (command timeout 200 ms), not by the 800 ms readiness deadline.
+        expect(state.ms).toBeLessThan(700);
+      }
+    } finally {
+      await Promise.all([masters[0].resume(), masters[1].resume()]);
+    }
+    for (let i = 0; i < 3; i += 1) {
+      const url = r.url(i);
+      await until(
+        `replica ${i} ready again`,
+        async () => ((await readiness(url)).status === 200 ? true : undefined),
+        5000,
+      );
+    }
+  });
+
+  it('masters that answer PING but refuse writes (NOREPLICAS) vote against: 503, not ready', async () => {
+    const admins = [masters[0], masters[1]].map((m) => new Redis(m.url));
+    try {
+      await Promise.all(admins.map((a) => a.config('SET', 'min-replicas-to-write', '1')));
+      expect(await Promise.all(admins.map((a) => a.ping()))).toEqual(['PONG', 'PONG']);
+      expect(await readiness(r.url(0))).toMatchObject({ status: 503, quorum: 'down' });
+      const refused = await call(`${r.url(2)}/inventory/widget/reservations`, 'POST', {
+        orderId: 'noreplicas-1',
+        quantity: 1,
+      });
+      expect(refused.status).toBe(503);
+      expect(refused.body.code).toBe('LOCK_NOT_ACQUIRED');
+      expect(refused.ms).toBeLessThan(1000);
+    } finally {
+      await Promise.all(admins.map((a) => a.config('SET', 'min-replicas-to-write', '0')));
+      admins.forEach((a) => a.disconnect());
+    }
+    expect(await readiness(r.url(0))).toMatchObject({ status: 200, quorum: 'ok' });
+    expect(
+      await sql(databaseUrl, "SELECT 1 FROM reservations WHERE order_id = 'noreplicas-1'"),
+    ).toEqual([]);
   });
 
   it('one master killed: reservations still succeed on every replica', async () => {

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import type { AppConfig, LockConfig } from '../src/config';
+import type { AppConfig, HoldConfig, LockConfig } from '../src/config';
 
 export interface TestConfigOptions {
   redisUrl: string;
@@ -9,6 +9,18 @@ export interface TestConfigOptions {
   strategy?: AppConfig['strategy'];
   /** Shared by every replica of one test: the lock keys must be the same. */
   keyPrefix: string;
+  holds?: Partial<HoldConfig>;
+  /** The replicas' clock for hold expiry. @default Date.now */
+  clock?: () => number;
+}
+
+/** A clock the test moves: hold expiry without waiting. */
+export class TestClock {
+  private offsetMs = 0;
+  readonly now = (): number => Date.now() + this.offsetMs;
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
 }
 
 /** A config for tests: silent, test hooks on, a generous lock retry budget for hot-sku storms. */
@@ -31,6 +43,8 @@ export function testConfig(options: TestConfigOptions): AppConfig {
     },
     strategy: options.strategy ?? 'redlock',
     testHooks: true,
+    holds: { defaultTtlMs: 600000, maxTtlMs: 3600000, sweepIntervalMs: 1000, ...options.holds },
+    clock: options.clock,
   };
 }
 
@@ -73,6 +87,27 @@ export async function sql<T extends Record<string, unknown>>(
   await client.connect();
   try {
     return (await client.query<T>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Several queries read from one snapshot (REPEATABLE READ, read only): a writer that commits
+ * between them (the hold sweeper, say) cannot make them disagree.
+ */
+export async function sqlSnapshot(
+  databaseUrl: string,
+  texts: string[],
+): Promise<Record<string, unknown>[][]> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const results: Record<string, unknown>[][] = [];
+    for (const text of texts) results.push((await client.query(text)).rows);
+    await client.query('COMMIT');
+    return results;
   } finally {
     await client.end();
   }

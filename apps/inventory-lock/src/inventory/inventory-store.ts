@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { Abort, abortable } from './transaction';
 
 /** One sku's stock and the fencing token of the holder that last claimed it. */
 export interface Item {
@@ -52,35 +53,43 @@ export type AtomicOutcome =
   | { kind: 'insufficient' }
   | { kind: 'not-found' };
 
-export type ReleaseOutcome = 'released' | 'already-released' | 'fenced';
+export type ReleaseOutcome = 'released' | 'already-released' | 'fenced' | 'over-limit';
 
-async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
-}
+export type SetStockOutcome = 'set' | 'fenced' | 'over-limit';
 
-/** Rolls the transaction back and answers `outcome` (a refused write changes nothing). */
-class Abort<T> {
-  constructor(readonly outcome: T) {}
-}
+/** The most units a sku may hold: its stock plus what its open reservations and holds took. */
+export const MAX_STOCK = 1_000_000_000;
 
-async function abortable<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  try {
-    return await inTransaction(pool, work);
-  } catch (error) {
-    if (error instanceof Abort) return error.outcome as T;
-    throw error;
-  }
+/** What a sku's open reservations and open holds took: they all come back to its stock. */
+export const OPEN_UNITS_SQL = `SELECT
+  (SELECT COALESCE(SUM(quantity), 0) FROM reservations WHERE sku = $1 AND status = 'reserved') +
+  (SELECT COALESCE(SUM(l.quantity), 0) FROM hold_lines l JOIN holds h USING (order_id)
+     WHERE l.sku = $1 AND h.status = 'held') AS sum`;
+
+export type EventKind =
+  'restock' | 'reserve' | 'release' | 'hold' | 'confirm' | 'cancel' | 'expire';
+
+/**
+ * Appends one change of a sku's units to `inventory_events`, inside the writer's transaction and
+ * while it holds the sku row's lock (so per sku the id order is the commit order).
+ */
+export async function recordEvent(
+  client: PoolClient,
+  event: {
+    sku: string;
+    orderId: string | null;
+    kind: EventKind;
+    stock: number;
+    held: number;
+    confirmed: number;
+    fence: number | null;
+  },
+): Promise<void> {
+  await client.query(
+    `INSERT INTO inventory_events (sku, order_id, kind, stock_delta, held_delta, confirmed_delta, fence)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [event.sku, event.orderId, event.kind, event.stock, event.held, event.confirmed, event.fence],
+  );
 }
 
 /**
@@ -100,6 +109,33 @@ export class InventoryStore {
       : undefined;
   }
 
+  /**
+   * The reservation of `orderId` (if any) and the sku's row (if any), in one round trip: what a
+   * reservation checks before it queues for the lock.
+   */
+  async getReservationAndItem(
+    orderId: string,
+    sku: string,
+  ): Promise<{ reservation?: Reservation; item?: Item }> {
+    const { rows } = await this.pool.query<
+      Partial<ReservationRow> & { item_stock: string | null; item_fence: string | null }
+    >(
+      `SELECT r.*, i.stock AS item_stock, i.fence AS item_fence
+       FROM (SELECT 1) one
+       LEFT JOIN (SELECT ${RESERVATION_COLUMNS} FROM reservations WHERE order_id = $1) r ON true
+       LEFT JOIN inventory i ON i.sku = $2`,
+      [orderId, sku],
+    );
+    const row = rows[0];
+    return {
+      reservation: row?.order_id ? toReservation(row as ReservationRow) : undefined,
+      item:
+        row?.item_stock != null
+          ? { sku, stock: Number(row.item_stock), fence: Number(row.item_fence) }
+          : undefined,
+    };
+  }
+
   async getReservation(orderId: string): Promise<Reservation | undefined> {
     const { rows } = await this.pool.query<ReservationRow>(
       `SELECT ${RESERVATION_COLUMNS} FROM reservations WHERE order_id = $1`,
@@ -109,18 +145,41 @@ export class InventoryStore {
   }
 
   /**
-   * Sets the stock. With a token, only when the row's fence is below it (the row then carries
-   * the token); returns false when refused. Without a token (lock-free strategies), always.
+   * Sets the stock, unless the stock plus the quantity of the sku's open reservations would pass
+   * `MAX_STOCK` (`over-limit`: then releasing them could not stay within it). With a token, only
+   * when the row's fence is below it (the row then carries the token), else `fenced`. Without a
+   * token (lock-free strategies), the row lock orders this against concurrent reservations.
    */
-  async setStock(sku: string, stock: number, token: number | null): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
-      `INSERT INTO inventory (sku, stock, fence) VALUES ($1, $2, COALESCE($3::bigint, 0))
-       ON CONFLICT (sku) DO UPDATE SET stock = EXCLUDED.stock, updated_at = now(),
-         fence = GREATEST(inventory.fence, EXCLUDED.fence)
-       WHERE $3::bigint IS NULL OR inventory.fence < $3::bigint`,
-      [sku, stock, token],
-    );
-    return rowCount === 1;
+  async setStock(sku: string, stock: number, token: number | null): Promise<SetStockOutcome> {
+    return abortable<SetStockOutcome>(this.pool, async (client) => {
+      const { rows } = await client.query<{ fence: string; stock: string }>(
+        'SELECT fence, stock FROM inventory WHERE sku = $1 FOR UPDATE',
+        [sku],
+      );
+      if (rows[0] && token !== null && Number(rows[0].fence) >= token) return 'fenced';
+      const open = await client.query<{ sum: string }>(OPEN_UNITS_SQL, [sku]);
+      if (stock + Number(open.rows[0].sum) > MAX_STOCK) return 'over-limit';
+      const { rowCount } = await client.query(
+        `INSERT INTO inventory (sku, stock, fence) VALUES ($1, $2, COALESCE($3::bigint, 0))
+         ON CONFLICT (sku) DO UPDATE SET stock = EXCLUDED.stock, updated_at = now(),
+           fence = GREATEST(inventory.fence, EXCLUDED.fence)
+         WHERE $3::bigint IS NULL OR inventory.fence < $3::bigint`,
+        [sku, stock, token],
+      );
+      // A first write of this sku raced with another one's (no row to lock yet).
+      if (rowCount !== 1) throw new Abort<SetStockOutcome>('fenced');
+      const before = rows[0] ? Number(rows[0].stock) : 0;
+      await recordEvent(client, {
+        sku,
+        orderId: null,
+        kind: 'restock',
+        stock: stock - before,
+        held: 0,
+        confirmed: 0,
+        fence: token,
+      });
+      return 'set';
+    });
   }
 
   /**
@@ -150,19 +209,35 @@ export class InventoryStore {
     token: number | null,
   ): Promise<WriteOutcome> {
     return abortable<WriteOutcome>(this.pool, async (client) => {
-      const updated = await client.query(
-        `UPDATE inventory SET stock = $2, updated_at = now()
-         WHERE sku = $1 AND ($3::bigint IS NULL OR fence = $3::bigint)`,
-        [sku, newStock, token],
+      // Fenced, the write is relative: a return that needs no lock (a hold cancelled or
+      // expired) may have added units since the claim, and must not be overwritten. Under the
+      // lock nothing else takes units, so `stock >= $4` only fails when fenced out. Unfenced
+      // (the unsafe strategy) it is the lost-update write it exists to show.
+      const updated = await client.query<{ stock: string }>(
+        `UPDATE inventory
+         SET stock = CASE WHEN $3::bigint IS NULL THEN $2 ELSE stock - $4 END, updated_at = now()
+         WHERE sku = $1 AND ($3::bigint IS NULL OR (fence = $3::bigint AND stock >= $4))
+         RETURNING stock`,
+        [sku, newStock, token, quantity],
       );
       if (updated.rowCount !== 1) throw new Abort<WriteOutcome>({ kind: 'fenced' });
+      const remaining = Number(updated.rows[0].stock);
       const inserted = await client.query<ReservationRow>(
         `INSERT INTO reservations (order_id, sku, quantity, remaining, fence)
          VALUES ($1, $2, $3, $4, COALESCE($5::bigint, 0))
          ON CONFLICT (order_id) DO NOTHING RETURNING ${RESERVATION_COLUMNS}`,
-        [orderId, sku, quantity, newStock, token],
+        [orderId, sku, quantity, remaining, token],
       );
       if (!inserted.rows[0]) throw new Abort<WriteOutcome>({ kind: 'duplicate' });
+      await recordEvent(client, {
+        sku,
+        orderId,
+        kind: 'reserve',
+        stock: -quantity,
+        held: quantity,
+        confirmed: 0,
+        fence: token,
+      });
       return { kind: 'created', reservation: toReservation(inserted.rows[0]) };
     });
   }
@@ -189,13 +264,24 @@ export class InventoryStore {
         [orderId, sku, quantity, updated.rows[0].stock],
       );
       if (!inserted.rows[0]) throw new Abort<AtomicOutcome>({ kind: 'duplicate' });
+      await recordEvent(client, {
+        sku,
+        orderId,
+        kind: 'reserve',
+        stock: -quantity,
+        held: quantity,
+        confirmed: 0,
+        fence: null,
+      });
       return { kind: 'created', reservation: toReservation(inserted.rows[0]) };
     });
   }
 
   /**
    * Marks the reservation released and puts its quantity back, in one transaction; with a
-   * token only while the sku row still carries it.
+   * token only while the sku row still carries it. `over-limit` (nothing written) when the
+   * stock would pass `MAX_STOCK`: `setStock` keeps that from happening, so only rows written
+   * before the bound existed can get it.
    */
   async releaseReservation(orderId: string, token: number | null): Promise<ReleaseOutcome> {
     return abortable<ReleaseOutcome>(this.pool, async (client) => {
@@ -206,12 +292,30 @@ export class InventoryStore {
       );
       const row = released.rows[0];
       if (!row) throw new Abort<ReleaseOutcome>('already-released');
-      const restocked = await client.query(
-        `UPDATE inventory SET stock = stock + $2, updated_at = now()
-         WHERE sku = $1 AND ($3::bigint IS NULL OR fence = $3::bigint)`,
-        [row.sku, row.quantity, token],
+      const current = await client.query<{ stock: string; fence: string }>(
+        'SELECT stock, fence FROM inventory WHERE sku = $1 FOR UPDATE',
+        [row.sku],
       );
-      if (restocked.rowCount !== 1) throw new Abort<ReleaseOutcome>('fenced');
+      const item = current.rows[0];
+      if (!item || (token !== null && Number(item.fence) !== token)) {
+        throw new Abort<ReleaseOutcome>('fenced');
+      }
+      if (Number(item.stock) + row.quantity > MAX_STOCK) {
+        throw new Abort<ReleaseOutcome>('over-limit');
+      }
+      await client.query(
+        'UPDATE inventory SET stock = stock + $2, updated_at = now() WHERE sku = $1',
+        [row.sku, row.quantity],
+      );
+      await recordEvent(client, {
+        sku: row.sku,
+        orderId,
+        kind: 'release',
+        stock: row.quantity,
+        held: -row.quantity,
+        confirmed: 0,
+        fence: token,
+      });
       return 'released';
     });
   }

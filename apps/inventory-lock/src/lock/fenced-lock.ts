@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,18 +12,31 @@ import {
 import {
   closeRedis,
   createRedis,
+  describeRedis,
+  isRedisUnavailable,
   LuaScript,
-  pingRedis,
   waitForReady,
   type KeyBuilder,
   type RedisClient,
 } from '@redis-patterns/redis-core';
-import { unavailable } from '@redis-patterns/service-kit';
+import { ConfigError, unavailable } from '@redis-patterns/service-kit';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Counter, Histogram } from 'prom-client';
+import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { LockConfig } from '../config';
 import { classifyFailure, retryAfterSeconds, retryDelay } from './acquire-policy';
-import { firstQuorum, quorumSize } from './quorum';
+import {
+  duplicateServers,
+  inspectMaster,
+  masterProblems,
+  type MasterFacts,
+} from './master-inspection';
+import { firstQuorum, quorumSize, QuorumError } from './quorum';
+
+/** Lifetime of one readiness probe key: it only has to outlive the probe itself. */
+const PROBE_TTL_MS = 1000;
+
+/** What inspecting one master found: its facts, or why it could not be inspected. */
+type Verdict = { facts: MasterFacts; problems: string[] } | { error: string };
 
 const fenceNext = LuaScript.fromFile<[string], [number], number>(
   join(__dirname, 'fence-next-1.lua'),
@@ -30,6 +44,9 @@ const fenceNext = LuaScript.fromFile<[string], [number], number>(
 const fenceRaise = LuaScript.fromFile<[string], [number], number>(
   join(__dirname, 'fence-raise-1.lua'),
 );
+
+/** The lowest a token may be: a number, or read once the lock is held. */
+export type Floor = number | (() => Promise<number>);
 
 /** A held lock on one resource and its fencing token, handed to the critical section. */
 export interface Lease {
@@ -50,6 +67,8 @@ export interface Lease {
 export interface LockMetrics {
   acquireSeconds: Histogram<'result'>;
   acquireTotal: Counter<'result'>;
+  /** Masters whose latest inspection found them unfit (see `inspect`): alert when above 0. */
+  refusedMasters: Gauge;
 }
 
 /**
@@ -60,8 +79,17 @@ export interface LockMetrics {
  */
 export class FencedLock {
   private readonly clients: RedisClient[];
+  private readonly labels: string[];
   private readonly redlock: Redlock;
   private readonly quorum: number;
+  /** The latest inspection of each master, run on every (re)connect. */
+  private readonly verdicts: Array<Promise<Verdict> | undefined>;
+  /** Why a master's latest inspection found it unfit: it gets no readiness vote and does not count as connected. */
+  private readonly rejected: Array<string | undefined>;
+  private started = false;
+  private readonly probeId = randomBytes(6).toString('hex');
+  private probes = 0;
+  private lastReady: boolean | undefined;
 
   constructor(
     private readonly config: LockConfig,
@@ -70,7 +98,15 @@ export class FencedLock {
     private readonly log: FastifyBaseLogger,
     connectTimeoutMs?: number,
   ) {
-    this.clients = config.urls.map((url) => {
+    // Credentials never reach a log line or an error message: labels are host:port/db only.
+    this.labels = config.urls.map((url) =>
+      config.fromRedisUrl
+        ? `${describeRedis({ url })} (REDIS_URL, as REDLOCK_URLS is unset)`
+        : describeRedis({ url }),
+    );
+    this.verdicts = config.urls.map(() => undefined);
+    this.rejected = config.urls.map(() => undefined);
+    this.clients = config.urls.map((url, index) => {
       const client = createRedis({
         url,
         commandTimeoutMs: config.commandTimeoutMs,
@@ -79,8 +115,14 @@ export class FencedLock {
       });
       let lastError = '';
       client.on('error', (error: Error) => {
-        if (error.message !== lastError) log.warn({ err: error }, 'redlock master error');
+        if (error.message !== lastError) {
+          log.warn({ err: error, master: this.labels[index] }, 'redlock master error');
+        }
         lastError = error.message;
+      });
+      // Registered before the first connect can complete, so no master goes unchecked.
+      client.on('ready', () => {
+        this.verdicts[index] = this.vet(index);
       });
       return client;
     });
@@ -91,8 +133,13 @@ export class FencedLock {
       automaticExtensionThreshold: config.extendThresholdMs,
     });
     // Redlock emits every vote against as 'error'; an EventEmitter without a listener would throw.
+    // "Locked" is contention, not news; anything else (MOVED, READONLY, NOREPLICAS, a timeout)
+    // is why locks fail, so it is a warning, once per distinct message.
+    let lastVoteError = '';
     this.redlock.on('error', (error: Error) => {
-      if (!(error instanceof ResourceLockedError)) log.debug({ err: error }, 'redlock vote failed');
+      if (error instanceof ResourceLockedError || error.message === lastVoteError) return;
+      lastVoteError = error.message;
+      log.warn({ err: error }, 'a redlock master voted against for a reason other than contention');
     });
   }
 
@@ -109,15 +156,77 @@ export class FencedLock {
     const up = results.filter((r) => r.status === 'fulfilled').length;
     if (up < this.quorum) {
       throw new Error(
-        `Cannot reach a quorum of Redlock masters: ${up} of ${this.clients.length} ready, ${this.quorum} needed`,
+        `Cannot reach a quorum of Redlock masters (REDLOCK_URLS): ${up} of ${this.clients.length} ready, ${this.quorum} needed`,
       );
     }
   }
 
-  /** True when a quorum of masters answers PING now. */
-  async healthy(timeoutMs: number): Promise<boolean> {
-    const answers = await Promise.all(this.clients.map((client) => pingRedis(client, timeoutMs)));
-    return answers.filter(Boolean).length >= this.quorum;
+  /**
+   * Startup check of every connected master (INFO server/replication/cluster and the Sentinel
+   * hello channel): throws a ConfigError naming REDLOCK_URLS when one is a Cluster node, a
+   * replica, a master with replicas or under Sentinel, or when two URLs are one server. A
+   * master that connects later is checked then; if unfit it is logged and gets no vote.
+   */
+  async inspect(): Promise<void> {
+    const verdicts = await Promise.all(
+      this.clients.map(
+        (client, index) =>
+          (client.status === 'ready' && this.verdicts[index]) || Promise.resolve(undefined),
+      ),
+    );
+    const refusals: string[] = [];
+    const inspected: Array<{ label: string; runId: string }> = [];
+    verdicts.forEach((verdict, index) => {
+      if (!verdict) return;
+      if ('error' in verdict) {
+        refusals.push(`${this.labels[index]} could not be inspected (${verdict.error})`);
+        return;
+      }
+      inspected.push({ label: this.labels[index], runId: verdict.facts.runId });
+      for (const problem of verdict.problems) refusals.push(`${this.labels[index]} ${problem}`);
+    });
+    refusals.push(...duplicateServers(inspected));
+    if (refusals.length) {
+      throw new ConfigError(
+        'REDLOCK_URLS',
+        `REDLOCK_URLS: refusing a lock configuration that cannot work: ${refusals.join('; ')}. Redlock masters must be independent standalone Redis servers (no Cluster node, no replica, no master with replicas or under Sentinel).`,
+      );
+    }
+    this.started = true;
+  }
+
+  /**
+   * True when a quorum of masters grants a probe lock now: `SET <fresh key> NX PX`, the very
+   * vote an acquisition needs, counted. A master that is connected and answers PING but cannot
+   * take a lock (paused, READONLY, NOREPLICAS, out of memory) counts against.
+   */
+  async healthy(): Promise<boolean> {
+    this.probes += 1;
+    const key = this.keys.key('ready-probe', this.probeId, this.probes);
+    const votes = this.clients.map(async (client, index) => {
+      const rejected = this.rejected[index];
+      if (rejected) throw new Error(`${this.labels[index]} ${rejected}`);
+      const answer = await client.set(key, this.probeId, 'PX', PROBE_TTL_MS, 'NX');
+      if (answer !== 'OK') throw new Error(`${this.labels[index]} did not grant the probe lock`);
+    });
+    let ready = true;
+    let reasons: string[] = [];
+    try {
+      await firstQuorum(votes, this.quorum);
+    } catch (error) {
+      ready = false;
+      reasons = error instanceof QuorumError ? error.errors.map((e) => (e as Error).message) : [];
+    }
+    if (ready !== this.lastReady && this.lastReady !== undefined) {
+      if (ready) this.log.info({ quorum: this.quorum }, 'redlock quorum back: probe locks granted');
+      else
+        this.log.warn(
+          { quorum: this.quorum, masters: this.clients.length, reasons },
+          'redlock quorum lost: too few masters granted the probe lock',
+        );
+    }
+    this.lastReady = ready;
+    return ready;
   }
 
   async close(): Promise<void> {
@@ -125,10 +234,17 @@ export class FencedLock {
   }
 
   /**
-   * Runs `section` holding the lock of `resource`, with a fencing token. Throws 503
+   * Runs `section` holding the lock of `resource`, with a fencing token above `floor`, read
+   * once the lock is held: the highest fence PostgreSQL holds for it. The database is the
+   * high-water mark, so a token is above every one it has seen even after every master was
+   * wiped, restarted or replaced (their counters back at 0). Throws 503
    * LOCK_NOT_ACQUIRED when the retry budget runs out or no quorum of masters is reachable.
    */
-  async run<T>(resource: string, section: (lease: Lease) => Promise<T>): Promise<T> {
+  async run<T>(
+    resource: string,
+    section: (lease: Lease) => Promise<T>,
+    floor: Floor = 0,
+  ): Promise<T> {
     const lock = await this.acquire(resource);
     let current: Lock = lock;
     let lost = false;
@@ -157,7 +273,10 @@ export class FencedLock {
     };
     scheduleExtension();
     try {
-      let token = await this.issueToken(resource, 0);
+      let token = await this.issueToken(
+        resource,
+        typeof floor === 'number' ? floor : await floor(),
+      );
       const lease: Lease = {
         get token() {
           return token;
@@ -181,6 +300,33 @@ export class FencedLock {
     }
   }
 
+  /**
+   * Runs `section` holding the locks of every resource, taken one after another in the order
+   * given, each with its own fencing token above its floor. Invariant (no deadlock): the
+   * resources must be strictly sorted, the one global order every caller takes them in, so no
+   * two callers can each hold a lock the other waits for; an unsorted list is refused.
+   */
+  async runAll<T>(
+    resources: readonly string[],
+    floors: readonly Floor[],
+    section: (leases: Lease[]) => Promise<T>,
+  ): Promise<T> {
+    for (let i = 1; i < resources.length; i += 1) {
+      if (!(resources[i - 1] < resources[i])) {
+        throw new Error(`locks must be taken in sorted order: ${resources.join(',')}`);
+      }
+    }
+    const step = (index: number, leases: Lease[]): Promise<T> =>
+      index === resources.length
+        ? section(leases)
+        : this.run(
+            resources[index],
+            (lease) => step(index + 1, [...leases, lease]),
+            floors[index] ?? 0,
+          );
+    return step(0, []);
+  }
+
   private async issueToken(resource: string, floor: number): Promise<number> {
     const key = this.keys.tagged(resource, 'fence');
     try {
@@ -189,6 +335,8 @@ export class FencedLock {
         this.quorum,
       );
       const token = Math.max(...answers.map(Number));
+      // One master: its answer is its counter, there is no other counter to raise.
+      if (this.clients.length === 1) return token;
       await firstQuorum(
         this.clients.map((client) => fenceRaise.run(client, [key], [token])),
         this.quorum,
@@ -212,7 +360,9 @@ export class FencedLock {
     };
     const key = this.keys.tagged(resource, 'lock');
     for (let attempt = 0; ; attempt += 1) {
-      const connected = this.clients.filter((client) => client.status === 'ready').length;
+      const connected = this.clients.filter(
+        (client, index) => client.status === 'ready' && !this.rejected[index],
+      ).length;
       if (connected < this.quorum) {
         done('unavailable');
         throw unavailable(
@@ -230,7 +380,15 @@ export class FencedLock {
         }
         await lock.release().catch(() => undefined);
       } catch (error) {
-        if (!(error instanceof ExecutionError)) throw error;
+        if (!(error instanceof ExecutionError)) {
+          if (!isRedisUnavailable(error)) throw error;
+          done('unavailable');
+          throw unavailable(
+            'LOCK_NOT_ACQUIRED',
+            'The lock masters are unavailable',
+            retryAfterSeconds(this.config.ttlMs),
+          );
+        }
         const failure = await this.failureOf(error);
         if (failure === 'unavailable') {
           done('unavailable');
@@ -251,6 +409,40 @@ export class FencedLock {
       }
       await sleep(retryDelay(this.config.retryDelayMs, this.config.retryJitterMs));
     }
+  }
+
+  /** Inspects master `index` after a (re)connect; logs an unfit master found after startup. */
+  private async vet(index: number): Promise<Verdict> {
+    let verdict: Verdict;
+    try {
+      const facts = await inspectMaster(this.clients[index]);
+      verdict = { facts, problems: masterProblems(facts) };
+    } catch (error) {
+      verdict = { error: `INFO failed: ${(error as Error).message}` };
+    }
+    if ('error' in verdict) {
+      // At startup an unvetted master refuses the start (inspect); later, a master that
+      // reconnected but did not answer INFO in time is left to the votes, not excluded forever.
+      if (this.started) {
+        this.log.warn(
+          { master: this.labels[index] },
+          `redlock master not inspected: ${verdict.error}`,
+        );
+      }
+      this.rejected[index] = undefined;
+      this.metrics.refusedMasters.set(this.rejected.filter(Boolean).length);
+      return verdict;
+    }
+    const problem = verdict.problems.join('; ') || undefined;
+    this.rejected[index] = problem;
+    this.metrics.refusedMasters.set(this.rejected.filter(Boolean).length);
+    if (problem && this.started) {
+      this.log.error(
+        { master: this.labels[index] },
+        `REDLOCK_URLS: master ${this.labels[index]} ${problem}; it gets no vote until it reconnects as an independent standalone master`,
+      );
+    }
+    return verdict;
   }
 
   private async failureOf(error: ExecutionError): Promise<'contended' | 'unavailable'> {

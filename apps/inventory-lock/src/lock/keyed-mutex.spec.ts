@@ -41,4 +41,24 @@ describe('KeyedMutex', () => {
     await expect(mutex.run('a', async () => 7)).resolves.toBe(7);
     expect(mutex.size).toBe(0);
   });
+
+  it('runAll holds every key: no task of any of them runs meanwhile, and all finish', async () => {
+    const mutex = new KeyedMutex();
+    const inside = { a: 0, b: 0 };
+    let overlap = 0;
+    const task = (keys: Array<'a' | 'b'>) => async () => {
+      for (const key of keys) {
+        inside[key] += 1;
+        if (inside[key] > 1) overlap += 1;
+      }
+      await tick(1);
+      for (const key of keys) inside[key] -= 1;
+    };
+    const sets: Array<Array<'a' | 'b'>> = [['a', 'b'], ['a'], ['b']];
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) => mutex.runAll(sets[i % 3], task(sets[i % 3]))),
+    );
+    expect(overlap).toBe(0);
+    expect(mutex.size).toBe(0);
+  });
 });

@@ -24,6 +24,16 @@ export class KeyedMutex {
     }
   }
 
+  /**
+   * Runs `task` holding every key, taken one after another in the order given: callers pass
+   * them sorted (the one global order), so two tasks cannot each wait for a key the other holds.
+   */
+  runAll<T>(keys: readonly string[], task: () => Promise<T>): Promise<T> {
+    const step = (index: number): Promise<T> =>
+      index === keys.length ? task() : this.run(keys[index], () => step(index + 1));
+    return step(0);
+  }
+
   /** Keys with a task running or queued. */
   get size(): number {
     return this.tails.size;

@@ -26,10 +26,11 @@ export function registerInventoryRoutes(
     {
       schema: {
         tags: ['inventory'],
-        summary: 'Set (or restock) the stock of a sku, under its lock',
+        summary:
+          'Set (or restock) the stock of a sku, under its lock; 409 STOCK_LIMIT_EXCEEDED when it plus the open reservations would pass 10^9',
         params: SkuParams,
         body: StockBody,
-        response: { 200: Item, 400: ErrorBody, 503: ErrorBody },
+        response: { 200: Item, 400: ErrorBody, 409: ErrorBody, 503: ErrorBody },
       },
     },
     async (request) => {
@@ -112,7 +113,13 @@ export function registerInventoryRoutes(
         tags: ['inventory'],
         summary: 'Cancel a reservation: its quantity goes back to the stock, once',
         params: OrderParams,
-        response: { 204: { type: 'null' }, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody },
+        response: {
+          204: { type: 'null' },
+          400: ErrorBody,
+          404: ErrorBody,
+          409: ErrorBody,
+          503: ErrorBody,
+        },
       },
     },
     async (request, reply) => {

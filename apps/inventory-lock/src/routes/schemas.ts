@@ -1,7 +1,10 @@
 // The provider's own TypeBox: route types are inferred only from the instance it was built with.
 import { Type } from '@fastify/type-provider-typebox';
+import { MAX_QUANTITY } from '../holds/hold-lines';
+import { MAX_STOCK } from '../inventory/inventory-store';
 
-const NAME = '^[A-Za-z0-9_-]{1,64}$';
+/** sku and orderId: allow-listed names, so no free text reaches a log or the database. */
+export const NAME = '^[A-Za-z0-9_-]{1,64}$';
 
 export const SkuParams = Type.Object({
   sku: Type.String({ pattern: NAME, description: '1..64 of [A-Za-z0-9_-]' }),
@@ -11,7 +14,7 @@ export const OrderParams = Type.Object({
 });
 
 export const StockBody = Type.Object(
-  { stock: Type.Integer({ minimum: 0, maximum: 1_000_000_000 }) },
+  { stock: Type.Integer({ minimum: 0, maximum: MAX_STOCK }) },
   { additionalProperties: false },
 );
 export const Item = Type.Object({ sku: Type.String(), stock: Type.Integer() });
@@ -19,7 +22,7 @@ export const Item = Type.Object({ sku: Type.String(), stock: Type.Integer() });
 export const ReserveBody = Type.Object(
   {
     orderId: Type.String({ pattern: NAME, description: 'Idempotency key: 1..64 of [A-Za-z0-9_-]' }),
-    quantity: Type.Integer({ minimum: 1, maximum: 1000 }),
+    quantity: Type.Integer({ minimum: 1, maximum: MAX_QUANTITY }),
   },
   { additionalProperties: false },
 );
