@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { commonEnv, ConfigError, redisEnv, redisConfigOf } from '@redis-patterns/service-kit';
 import type { RedisConfig } from '@redis-patterns/redis-core';
 import { DEFAULT_POLICIES, parsePolicies, type PolicySet } from './rate-limit/rate-limit-policy';
+import { ApiKeyRegistry } from './rate-limit/api-key-registry';
 import { parseUpstreamList } from './proxy/upstream-pool';
 
 const upstreamList = (port: number) =>
@@ -22,8 +23,10 @@ export const envSchema = Type.Object({
   LEADERBOARD_URL: upstreamList(3004),
   /** Comma list of chat-realtime replicas (HTTP and WebSocket). */
   CHAT_URL: upstreamList(3005),
-  /** Deadline for an upstream's response headers (and between body chunks); past it: 504. */
+  /** Deadline for an upstream's response headers and between chunks of a sized body; past it: 504. */
   UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 300000, default: 10000 }),
+  /** Deadline between chunks of a streaming response (SSE, chunked): above every heartbeat. */
+  STREAM_IDLE_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 3600000, default: 75000 }),
   /** Largest request body in bytes (Content-Length); past it: 413. */
   BODY_LIMIT: Type.Integer({ minimum: 1, maximum: 104857600, default: 1048576 }),
   /** `false`, `true` (trust every proxy) or a comma list of proxy addresses/CIDRs. */
@@ -32,8 +35,16 @@ export const envSchema = Type.Object({
   RATE_LIMIT_ENABLED: Type.Boolean({ default: true }),
   /** Rate-limit policies as JSON (see README); wins over RATE_LIMIT_POLICIES_FILE. */
   RATE_LIMIT_POLICIES: Type.Optional(Type.String({ minLength: 2 })),
-  /** Path of a JSON file with the rate-limit policies. */
+  /** Path of a JSON file with the rate-limit policies, reloaded when it changes. */
   RATE_LIMIT_POLICIES_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  /** Gateway replicas sharing the limits: while Redis is away each applies limit / this. */
+  RATE_LIMIT_REPLICAS: Type.Integer({ minimum: 1, maximum: 10000, default: 1 }),
+  /** How long the breaker on the limiter's Redis stays open before a background probe. */
+  RATE_LIMIT_BREAKER_RESET_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 1000 }),
+  /** Issued API keys as JSON (`{"keys":[{"sha256":…,"consumer":…,"tier":…}]}`); wins over the file. */
+  API_KEYS: Type.Optional(Type.String({ minLength: 2 })),
+  /** Path of a JSON file of issued API keys (same format). */
+  API_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
 });
 export type Env = Static<typeof envSchema>;
 
@@ -56,6 +67,8 @@ export interface AppConfig {
   upstreams: UpstreamUrls;
   /** @default 10000 */
   upstreamTimeoutMs: number;
+  /** @default 75000 */
+  streamIdleTimeoutMs?: number;
   /** @default 1048576 */
   bodyLimit: number;
   /** @default false */
@@ -64,6 +77,14 @@ export interface AppConfig {
   rateLimitEnabled: boolean;
   /** @default DEFAULT_POLICIES */
   policies: PolicySet;
+  /** Reload the policies from this file when it changes. @default none */
+  policiesFile?: string;
+  /** @default no key issued */
+  apiKeys?: ApiKeyRegistry;
+  /** @default 1 */
+  rateLimitReplicas?: number;
+  /** @default 1000 */
+  breakerResetMs?: number;
 }
 
 function trustProxyOf(value: string): boolean | string {
@@ -72,29 +93,58 @@ function trustProxyOf(value: string): boolean | string {
   return value;
 }
 
-function policiesOf(env: Env): PolicySet {
-  const [variable, text] = env.RATE_LIMIT_POLICIES
-    ? ['RATE_LIMIT_POLICIES', env.RATE_LIMIT_POLICIES]
-    : env.RATE_LIMIT_POLICIES_FILE
-      ? ['RATE_LIMIT_POLICIES_FILE', readPolicyFile(env.RATE_LIMIT_POLICIES_FILE)]
-      : ['', ''];
-  if (!variable) return DEFAULT_POLICIES;
-  try {
-    return parsePolicies(JSON.parse(text));
-  } catch (error) {
-    throw new ConfigError(variable, `${variable} is invalid: ${(error as Error).message}`);
-  }
-}
-
-function readPolicyFile(path: string): string {
+function readConfigFile(variable: string, path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(
-      'RATE_LIMIT_POLICIES_FILE',
-      `RATE_LIMIT_POLICIES_FILE cannot be read: ${(error as Error).message}`,
-    );
+    throw new ConfigError(variable, `${variable} cannot be read: ${(error as Error).message}`);
   }
+}
+
+/** The JSON of `inline` or else of the file `fileVariable` names; undefined when neither is set. */
+function jsonOf(
+  env: Env,
+  inline: keyof Env,
+  fileVariable: keyof Env,
+): [string, unknown] | undefined {
+  const [variable, text] = env[inline]
+    ? [inline, String(env[inline])]
+    : env[fileVariable]
+      ? [fileVariable, readConfigFile(fileVariable, String(env[fileVariable]))]
+      : ['', ''];
+  if (!variable) return undefined;
+  try {
+    return [variable, JSON.parse(text)];
+  } catch {
+    throw new ConfigError(variable, `${variable} is not valid JSON`);
+  }
+}
+
+function policiesOf(env: Env): PolicySet {
+  const found = jsonOf(env, 'RATE_LIMIT_POLICIES', 'RATE_LIMIT_POLICIES_FILE');
+  if (!found) return DEFAULT_POLICIES;
+  try {
+    return parsePolicies(found[1]);
+  } catch (error) {
+    throw new ConfigError(found[0], `${found[0]} is invalid: ${(error as Error).message}`);
+  }
+}
+
+function apiKeysOf(env: Env, policies: PolicySet): ApiKeyRegistry {
+  const found = jsonOf(env, 'API_KEYS', 'API_KEYS_FILE');
+  if (!found) return ApiKeyRegistry.empty();
+  let registry: ApiKeyRegistry;
+  try {
+    registry = ApiKeyRegistry.parse(found[1]);
+  } catch (error) {
+    throw new ConfigError(found[0], `${found[0]} is invalid: ${(error as Error).message}`);
+  }
+  for (const tier of registry.tiers()) {
+    if (!policies.tiers.has(tier)) {
+      throw new ConfigError(found[0], `${found[0]} names tier "${tier}", which the policies lack`);
+    }
+  }
+  return registry;
 }
 
 function upstreamsOf(env: Env): UpstreamUrls {
@@ -115,15 +165,22 @@ function upstreamsOf(env: Env): UpstreamUrls {
 }
 
 export function configFromEnv(env: Env): AppConfig {
+  const policies = policiesOf(env);
   return {
     logLevel: env.LOG_LEVEL,
     redis: redisConfigOf(env, 'gateway-ratelimit'),
     keyPrefix: env.REDIS_KEY_PREFIX,
     upstreams: upstreamsOf(env),
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
+    streamIdleTimeoutMs: env.STREAM_IDLE_TIMEOUT_MS,
     bodyLimit: env.BODY_LIMIT,
     trustProxy: trustProxyOf(env.TRUST_PROXY),
     rateLimitEnabled: env.RATE_LIMIT_ENABLED,
-    policies: policiesOf(env),
+    policies,
+    // Only a file can change under a running gateway; inline JSON wins and is fixed.
+    policiesFile: env.RATE_LIMIT_POLICIES ? undefined : env.RATE_LIMIT_POLICIES_FILE,
+    apiKeys: apiKeysOf(env, policies),
+    rateLimitReplicas: env.RATE_LIMIT_REPLICAS,
+    breakerResetMs: env.RATE_LIMIT_BREAKER_RESET_MS,
   };
 }

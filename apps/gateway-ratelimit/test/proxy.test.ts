@@ -1,4 +1,5 @@
-import { createServer } from 'node:net';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { buildApp } from '../src/app';
 import {
@@ -201,5 +202,85 @@ describe('gateway-ratelimit: the proxy', () => {
     expect(metrics.body).toMatch(
       /gateway_upstream_duration_seconds_count\{upstream="products",outcome="response"\} \d+/,
     );
+  });
+});
+
+describe('gateway-ratelimit: a replica that is shutting down', () => {
+  let redis: RedisServer;
+  let closing: Server;
+  let busy: Server;
+  let live: Upstream;
+  let other: Upstream[] = [];
+  let gateway: Replicas<ServiceInstance>;
+  const seenByClosing: string[] = [];
+
+  /** An upstream that answers every request with `status` and the error envelope `code`. */
+  async function answering(status: number, code: string): Promise<Server> {
+    const server = createHttpServer((request, response) => {
+      seenByClosing.push(`${code} ${request.method ?? ''}`);
+      request.resume();
+      const body = JSON.stringify({ statusCode: status, code, error: 'x', message: code });
+      response.writeHead(status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      });
+      response.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return server;
+  }
+  const urlOf = (server: Server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const started = await startUpstreams(1);
+    other = started.all;
+    live = await startUpstream('products', 1);
+    closing = await answering(503, 'SHUTTING_DOWN');
+    busy = await answering(503, 'DATABASE_UNAVAILABLE');
+    gateway = await startReplicas(1, () =>
+      buildApp(
+        testConfig(redis.url, uniquePrefix('gw'), {
+          ...started.urls,
+          products: [urlOf(closing), live.url],
+          inventory: [urlOf(busy), live.url],
+        }),
+      ),
+    );
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await Promise.all([...other, live].map((u) => u.close()));
+    await Promise.all([closing, busy].map((s) => new Promise((r) => s.close(r))));
+    await redis?.stop();
+  });
+
+  it('replays a write that a replica answered SHUTTING_DOWN on the next one', async () => {
+    for (let i = 0; i < 4; i += 1) {
+      const answer = await call(`${gateway.url(0)}/api/products/${i}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ n: i }),
+      });
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.body)).toMatchObject({ method: 'POST', body: `{"n":${i}}` });
+    }
+  });
+
+  it('passes any other 503 on as it is, body included, without a replay', async () => {
+    seenByClosing.length = 0;
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      const answer = await call(`${gateway.url(0)}/api/inventory/sku-${i}`, {
+        method: 'PUT',
+        body: '{}',
+      });
+      statuses.push(answer.status);
+      if (answer.status === 503)
+        expect(JSON.parse(answer.body)).toMatchObject({ code: 'DATABASE_UNAVAILABLE' });
+    }
+    // Round-robin: half went to the replica that answered 503, and those were not replayed.
+    expect(statuses.filter((s) => s === 503)).toHaveLength(2);
+    expect(seenByClosing).toEqual(['DATABASE_UNAVAILABLE PUT', 'DATABASE_UNAVAILABLE PUT']);
   });
 });

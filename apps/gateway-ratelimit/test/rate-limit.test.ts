@@ -1,20 +1,44 @@
 import { buildApp } from '../src/app';
-import { parsePolicies } from '../src/rate-limit/rate-limit-policy';
+import { parsePolicies, type Algorithm } from '../src/rate-limit/rate-limit-policy';
+import { ApiKeyRegistry, apiKeyDigest } from '../src/rate-limit/api-key-registry';
+import { createRedis, waitForReady, type RedisClient } from '@redis-patterns/redis-core';
 import {
-  startRedis,
   startReplicas,
+  startTopology,
+  topologiesUnderTest,
   uniquePrefix,
-  type RedisServer,
+  type RedisTopology,
   type Replicas,
 } from '@redis-patterns/testkit';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
-import { call, inParallel, sleep, startUpstreams, testConfig, type Upstream } from './support';
+import {
+  call,
+  closeClient,
+  closeGateways,
+  inParallel,
+  limiterKey,
+  pickAddresses,
+  sleep,
+  startUpstreams,
+  testConfig,
+  type Upstream,
+} from './support';
 
 const GOLD_KEY = 'gold-key-0123456789abcdef';
+/** 31 days: GCRA refills one per 7 h, so a slow run cannot turn refill into extra admissions. */
+const MONTH_MS = 31 * 24 * 3600 * 1000;
 const policies = parsePolicies({
   default: { limit: 100, windowMs: 60000, algorithm: 'fixed-window' },
   routes: [
-    { name: 'players-exact', path: '/api/players/*', limit: 100, windowMs: 3600000 },
+    { name: 'players-exact', path: '/api/players/*', limit: 100, windowMs: MONTH_MS },
+    {
+      name: 'spread-fw',
+      path: '/api/inventory/spread/*',
+      limit: 100,
+      windowMs: 3600000,
+      algorithm: 'fixed-window',
+    },
+    { name: 'spread-gcra', path: '/api/reservations/spread/*', limit: 100, windowMs: MONTH_MS },
     { name: 'edge-gcra', path: '/api/leaderboards/*', limit: 10, windowMs: 2000 },
     {
       name: 'edge-fixed',
@@ -34,193 +58,275 @@ const policies = parsePolicies({
     { name: 'login', method: 'POST', path: '/api/auth/login', limit: 3, windowMs: 60000 },
   ],
   tiers: { gold: { limit: 6, windowMs: 60000, algorithm: 'fixed-window' } },
-  apiKeys: { [GOLD_KEY]: 'gold' },
+});
+const apiKeys = ApiKeyRegistry.parse({
+  keys: [{ sha256: apiKeyDigest(GOLD_KEY), consumer: 'gold-co', tier: 'gold' }],
 });
 
-describe('gateway-ratelimit: limits across three replicas on one Redis', () => {
-  let redis: RedisServer;
-  let upstreams: Upstream[] = [];
-  let gateways: Replicas<ServiceInstance>;
-  let ipCounter = 0;
-  /** A fresh client address per test, so tests never share a bucket. */
-  const freshIp = () => `10.1.${Math.floor(ipCounter / 250)}.${(ipCounter++ % 250) + 1}`;
+describe.each(topologiesUnderTest())(
+  'gateway-ratelimit: limits across three replicas on %s',
+  (kind) => {
+    let topology: RedisTopology;
+    let redis: RedisClient;
+    let prefix: string;
+    let upstreams: Upstream[] = [];
+    let gateways: Replicas<ServiceInstance>;
+    let ipCounter = 0;
+    /** A fresh client address per test, so tests never share a bucket. */
+    const freshIp = () => `10.1.${Math.floor(ipCounter / 250)}.${(ipCounter++ % 250) + 1}`;
 
-  beforeAll(async () => {
-    redis = await startRedis();
-    const started = await startUpstreams();
-    upstreams = started.all;
-    const prefix = uniquePrefix('gw');
-    gateways = await startReplicas(3, () =>
-      buildApp(
-        testConfig(redis.url, prefix, started.urls, {
-          policies,
-          // Exactness is the property here, not fail-open: generous deadlines so that a loaded
-          // machine cannot turn a slow answer into a fail-open pass or an upstream 504.
-          redis: { url: redis.url, commandTimeoutMs: 5000 },
-          upstreamTimeoutMs: 10000,
-        }),
-      ),
-    );
-  });
-  afterAll(async () => {
-    await gateways?.close();
-    await Promise.all(upstreams.map((u) => u.close()));
-    await redis?.stop();
-  });
-
-  async function exactness(path: string, policy: string) {
-    const ip = freshIp();
-    const answers = await inParallel(1000, 30, (i) =>
-      call(`${gateways.url(i)}${path}`, { headers: { 'x-forwarded-for': ip } }),
-    );
-    const passed = answers.filter((a) => a.status === 200);
-    const limited = answers.filter((a) => a.status === 429);
-    expect(passed).toHaveLength(100);
-    expect(limited).toHaveLength(900);
-    for (const answer of passed) expect(answer.headers.get('x-ratelimit-limit')).toBe('100');
-    const refusal = limited[limited.length - 1];
-    expect(JSON.parse(refusal.body)).toEqual({
-      statusCode: 429,
-      code: 'RATE_LIMITED',
-      error: 'Too Many Requests',
-      message: expect.stringMatching(/Rate limit of 100 requests per .* exceeded/),
+    beforeAll(async () => {
+      topology = await startTopology(kind);
+      redis = createRedis({ ...topology.config, commandTimeoutMs: 5000 });
+      await waitForReady(redis, 10000);
+      const started = await startUpstreams();
+      upstreams = started.all;
+      prefix = uniquePrefix('gw');
+      gateways = await startReplicas(3, () =>
+        buildApp(
+          testConfig(topology.config, prefix, started.urls, {
+            policies,
+            apiKeys,
+            // Exactness is the property here, not fail-open: generous deadlines so that a loaded
+            // machine cannot turn a slow answer into a fail-open pass or an upstream 504.
+            redis: { ...topology.config, commandTimeoutMs: 5000 },
+            upstreamTimeoutMs: 10000,
+          }),
+        ),
+      );
     });
-    const retryAfter = Number(refusal.headers.get('retry-after'));
-    expect(retryAfter).toBeGreaterThan(0);
-    expect(refusal.headers.get('x-ratelimit-remaining')).toBe('0');
-    expect(refusal.headers.get('x-ratelimit-reset')).toBe(String(retryAfter));
-    expect(refusal.headers.get('ratelimit-policy')).toMatch(
-      new RegExp(`^"${policy}";q=100;w=\\d+$`),
-    );
-    expect(refusal.headers.get('ratelimit')).toBe(`"${policy}";r=0;t=${retryAfter}`);
-    return passed.length;
-  }
+    afterAll(async () => {
+      await closeGateways(gateways);
+      await Promise.all(upstreams.map((u) => u.close()));
+      await closeClient(redis);
+      await topology?.stop();
+    });
 
-  it('admits exactly 100 of 1,000 requests round-robin over 3 replicas (fixed window)', async () => {
-    await exactness('/api/products/1', 'default');
-  });
-
-  it('admits exactly 100 of 1,000 requests round-robin over 3 replicas (GCRA)', async () => {
-    await exactness('/api/players/1', 'players-exact');
-  });
-
-  async function straddle(path: string) {
-    const ip = freshIp();
-    const send = (i: number) =>
-      call(`${gateways.url(i)}${path}`, { headers: { 'x-forwarded-for': ip } });
-    const t0 = performance.now();
-    expect((await send(0)).status).toBe(200);
-    await sleep(1850 - (performance.now() - t0));
-    const burstStart = performance.now();
-    const first = await Promise.all(Array.from({ length: 10 }, (_, i) => send(i)));
-    await sleep(2200 - (performance.now() - t0));
-    const second = await Promise.all(Array.from({ length: 10 }, (_, i) => send(i)));
-    const spanMs = performance.now() - burstStart;
-    const admitted = [...first, ...second].filter((a) => a.status === 200).length;
-    return { admitted, spanMs };
-  }
-
-  it('holds a burst straddling a window edge to the limit with GCRA', async () => {
-    const gcra = await straddle('/api/leaderboards/x');
-    const fixed = await straddle('/api/inventory/x');
-    // GCRA: at most the burst of 10 plus one per 200 ms of the span (plus one for rounding).
-    expect(gcra.admitted).toBeGreaterThanOrEqual(10);
-    expect(gcra.admitted).toBeLessThanOrEqual(10 + Math.floor(gcra.spanMs / 200) + 1);
-    process.stdout.write(
-      `window edge: gcra admitted ${gcra.admitted} in ${Math.round(gcra.spanMs)} ms, fixed window admitted ${fixed.admitted} in ${Math.round(fixed.spanMs)} ms\n`,
-    );
-  });
-
-  it.each([
-    ['GCRA', '/api/reservations/gcra'],
-    ['fixed window', '/api/reservations/fixed'],
-  ])('gives an honest Retry-After (%s): a retry after it passes', async (_name, path) => {
-    const ip = freshIp();
-    const send = (i: number) =>
-      call(`${gateways.url(i)}${path}`, { headers: { 'x-forwarded-for': ip } });
-    expect((await send(0)).status).toBe(200);
-    expect((await send(1)).status).toBe(200);
-    const refused = await send(2);
-    expect(refused.status).toBe(429);
-    const retryAfter = Number(refused.headers.get('retry-after'));
-    expect(retryAfter).toBeGreaterThanOrEqual(1);
-    expect(retryAfter).toBeLessThanOrEqual(3);
-    await sleep(retryAfter * 1000);
-    expect((await send(0)).status).toBe(200);
-  });
-
-  it('counts routes, API keys and tiers separately', async () => {
-    const ip = freshIp();
-    const login = () =>
-      call(`${gateways.url(0)}/api/auth/login`, {
-        method: 'POST',
-        headers: { 'x-forwarded-for': ip, 'content-type': 'application/json' },
-        body: '{"user":"a"}',
+    async function exactness(path: string, policy: string) {
+      const ip = freshIp();
+      const answers = await inParallel(1000, 30, (i) =>
+        call(`${gateways.url(i)}${path}`, { headers: { 'x-forwarded-for': ip } }),
+      );
+      const passed = answers.filter((a) => a.status === 200);
+      const limited = answers.filter((a) => a.status === 429);
+      expect(passed).toHaveLength(100);
+      expect(limited).toHaveLength(900);
+      for (const answer of passed) expect(answer.headers.get('x-ratelimit-limit')).toBe('100');
+      const refusal = limited[limited.length - 1];
+      expect(JSON.parse(refusal.body)).toEqual({
+        statusCode: 429,
+        code: 'RATE_LIMITED',
+        error: 'Too Many Requests',
+        message: expect.stringMatching(/Rate limit of 100 requests per .* exceeded/),
       });
-    const logins = [await login(), await login(), await login(), await login()];
-    expect(logins.map((a) => a.status)).toEqual([200, 200, 200, 429]);
-    expect(logins[3].headers.get('ratelimit-policy')).toBe('"login";q=3;w=60');
-    // The same client on another route still has its default quota.
-    const other = await call(`${gateways.url(1)}/api/products/1`, {
-      headers: { 'x-forwarded-for': ip },
-    });
-    expect(other.status).toBe(200);
-    expect(other.headers.get('ratelimit-policy')).toBe('"default";q=100;w=60');
+      const retryAfter = Number(refusal.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThan(0);
+      expect(refusal.headers.get('x-ratelimit-remaining')).toBe('0');
+      expect(refusal.headers.get('x-ratelimit-reset')).toBe(String(retryAfter));
+      expect(refusal.headers.get('ratelimit-policy')).toMatch(
+        new RegExp(`^"${policy}";q=100;w=\\d+$`),
+      );
+      expect(refusal.headers.get('ratelimit')).toBe(`"${policy}";r=0;t=${retryAfter}`);
+      return passed.length;
+    }
 
-    const gold = await inParallel(8, 4, (i) =>
-      call(`${gateways.url(i)}/api/products/2`, {
-        headers: { 'x-forwarded-for': ip, 'x-api-key': GOLD_KEY },
-      }),
-    );
-    expect(gold.filter((a) => a.status === 200)).toHaveLength(6);
-    expect(gold.find((a) => a.status === 429)?.headers.get('ratelimit-policy')).toBe(
-      '"gold";q=6;w=60',
-    );
-    const unknownKey = await call(`${gateways.url(2)}/api/products/2`, {
-      headers: { 'x-forwarded-for': ip, 'x-api-key': 'someone-else-0123456789' },
-    });
-    expect(unknownKey.status).toBe(200);
-    expect(unknownKey.headers.get('x-ratelimit-remaining')).toBe('99');
-  });
+    // Thousands of requests through real HTTP on a shared 2-core machine: minutes, not seconds.
+    const HEAVY_MS = 180_000;
 
-  it('groups IPv6 clients by /64', async () => {
-    const login = (ip: string) =>
-      call(`${gateways.url(0)}/api/auth/login`, {
-        method: 'POST',
+    it(
+      'admits exactly 100 of 1,000 requests round-robin over 3 replicas (fixed window)',
+      async () => {
+        await exactness('/api/products/1', 'default');
+      },
+      HEAVY_MS,
+    );
+
+    it(
+      'admits exactly 100 of 1,000 requests round-robin over 3 replicas (GCRA)',
+      async () => {
+        await exactness('/api/players/1', 'players-exact');
+      },
+      HEAVY_MS,
+    );
+
+    it(
+      'admits exactly 100 per client with several clients and policies whose counters sit on every master',
+      async () => {
+        const routes: [Algorithm, string, string][] = [
+          ['fixed-window', 'spread-fw', '/api/inventory/spread/1'],
+          ['gcra', 'spread-gcra', '/api/reservations/spread/1'],
+        ];
+        const clients = (
+          await Promise.all(
+            routes.map(async ([algorithm, policy, path], r) => {
+              const picked = await pickAddresses(
+                topology,
+                3,
+                (n) => `10.3.${r}.${n + 1}`,
+                (ip) => [limiterKey(prefix, algorithm, policy, ip)],
+              );
+              return picked.map(({ ip, master }) => ({
+                ip,
+                master,
+                path,
+                key: limiterKey(prefix, algorithm, policy, ip),
+              }));
+            }),
+          )
+        ).flat();
+        if (kind === 'cluster') {
+          for (const algorithm of [0, 1]) {
+            expect(
+              new Set(clients.slice(algorithm * 3, algorithm * 3 + 3).map((c) => c.master)).size,
+            ).toBe(3);
+          }
+        }
+        const perClient = 1000;
+        const answers = await inParallel(clients.length * perClient, 30, (i) => {
+          const client = clients[i % clients.length];
+          return call(`${gateways.url(i)}${client.path}`, {
+            headers: { 'x-forwarded-for': client.ip },
+          });
+        });
+        clients.forEach((_, c) => {
+          const mine = answers.filter((_, i) => i % clients.length === c);
+          expect(mine.filter((a) => a.status === 200)).toHaveLength(100);
+          expect(mine.filter((a) => a.status === 429)).toHaveLength(perClient - 100);
+        });
+        // The counters are where the test meant them to be (the naming above is the plugin's).
+        for (const client of clients) expect(await redis.exists(client.key)).toBe(1);
+      },
+      HEAVY_MS,
+    );
+
+    async function straddle(path: string) {
+      const ip = freshIp();
+      const send = (i: number) =>
+        call(`${gateways.url(i)}${path}`, { headers: { 'x-forwarded-for': ip } });
+      const t0 = performance.now();
+      expect((await send(0)).status).toBe(200);
+      await sleep(1850 - (performance.now() - t0));
+      const burstStart = performance.now();
+      const first = await Promise.all(Array.from({ length: 10 }, (_, i) => send(i)));
+      await sleep(2200 - (performance.now() - t0));
+      const second = await Promise.all(Array.from({ length: 10 }, (_, i) => send(i)));
+      const spanMs = performance.now() - burstStart;
+      const admitted = [...first, ...second].filter((a) => a.status === 200).length;
+      return { admitted, spanMs };
+    }
+
+    it('holds a burst straddling a window edge to the limit with GCRA', async () => {
+      const gcra = await straddle('/api/leaderboards/x');
+      const fixed = await straddle('/api/inventory/x');
+      // GCRA: at most the burst of 10 plus one per 200 ms of the span (plus one for rounding).
+      expect(gcra.admitted).toBeGreaterThanOrEqual(10);
+      expect(gcra.admitted).toBeLessThanOrEqual(10 + Math.floor(gcra.spanMs / 200) + 1);
+      process.stdout.write(
+        `window edge: gcra admitted ${gcra.admitted} in ${Math.round(gcra.spanMs)} ms, fixed window admitted ${fixed.admitted} in ${Math.round(fixed.spanMs)} ms\n`,
+      );
+    });
+
+    it.each([
+      ['GCRA', '/api/reservations/gcra'],
+      ['fixed window', '/api/reservations/fixed'],
+    ])('gives an honest Retry-After (%s): a retry after it passes', async (_name, path) => {
+      const ip = freshIp();
+      const send = (i: number) =>
+        call(`${gateways.url(i)}${path}`, { headers: { 'x-forwarded-for': ip } });
+      expect((await send(0)).status).toBe(200);
+      expect((await send(1)).status).toBe(200);
+      const refused = await send(2);
+      expect(refused.status).toBe(429);
+      const retryAfter = Number(refused.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(retryAfter).toBeLessThanOrEqual(3);
+      await sleep(retryAfter * 1000);
+      expect((await send(0)).status).toBe(200);
+    });
+
+    it('counts routes, API keys and tiers separately; an unknown key is 401 and costs the address quota', async () => {
+      const ip = freshIp();
+      const login = () =>
+        call(`${gateways.url(0)}/api/auth/login`, {
+          method: 'POST',
+          headers: { 'x-forwarded-for': ip, 'content-type': 'application/json' },
+          body: '{"user":"a"}',
+        });
+      const logins = [await login(), await login(), await login(), await login()];
+      expect(logins.map((a) => a.status)).toEqual([200, 200, 200, 429]);
+      expect(logins[3].headers.get('ratelimit-policy')).toBe('"login";q=3;w=60');
+      // The same client on another route still has its default quota.
+      const other = await call(`${gateways.url(1)}/api/products/1`, {
         headers: { 'x-forwarded-for': ip },
       });
-    expect((await login('2001:db8:a:b::1')).status).toBe(200);
-    expect((await login('2001:db8:a:b:ffff:ffff:ffff:ffff')).status).toBe(200);
-    expect((await login('2001:db8:a:b:1234::7')).status).toBe(200);
-    expect((await login('2001:db8:a:b::2')).status).toBe(429);
-    expect((await login('2001:db8:a:c::1')).status).toBe(200);
-  });
+      expect(other.status).toBe(200);
+      expect(other.headers.get('ratelimit-policy')).toBe('"default";q=100;w=60');
 
-  it('rejects a malformed API key with 400 and limits unknown routes (404) too', async () => {
-    const bad = await call(`${gateways.url(0)}/api/products/1`, {
-      headers: { 'x-api-key': 'bad key!' },
+      const gold = await inParallel(8, 4, (i) =>
+        call(`${gateways.url(i)}/api/products/2`, {
+          headers: { 'x-forwarded-for': ip, 'x-api-key': GOLD_KEY },
+        }),
+      );
+      expect(gold.filter((a) => a.status === 200)).toHaveLength(6);
+      expect(gold.find((a) => a.status === 429)?.headers.get('ratelimit-policy')).toBe(
+        '"gold";q=6;w=60',
+      );
+      const unknownKey = await call(`${gateways.url(2)}/api/products/2`, {
+        headers: { 'x-forwarded-for': ip, 'x-api-key': 'someone-else-0123456789' },
+      });
+      expect(unknownKey.status).toBe(401);
+      expect(JSON.parse(unknownKey.body)).toMatchObject({
+        statusCode: 401,
+        code: 'INVALID_API_KEY',
+      });
+      const after = await call(`${gateways.url(0)}/api/products/2`, {
+        headers: { 'x-forwarded-for': ip },
+      });
+      // 100: one on /api/products/1, one charged for the unknown key, this one.
+      expect(after.headers.get('x-ratelimit-remaining')).toBe('97');
     });
-    expect(bad.status).toBe(400);
-    expect(JSON.parse(bad.body)).toMatchObject({ statusCode: 400, code: 'INVALID_API_KEY' });
 
-    const ip = freshIp();
-    const answers = await inParallel(101, 10, (i) =>
-      call(`${gateways.url(i)}/no/such/route`, { headers: { 'x-forwarded-for': ip } }),
-    );
-    expect(answers.filter((a) => a.status === 404)).toHaveLength(100);
-    const limited = answers.filter((a) => a.status === 429);
-    expect(limited).toHaveLength(1);
-    expect(answers.find((a) => a.status === 404)?.headers.get('x-ratelimit-limit')).toBe('100');
-  });
+    it('groups IPv6 clients by /64', async () => {
+      const login = (ip: string) =>
+        call(`${gateways.url(0)}/api/auth/login`, {
+          method: 'POST',
+          headers: { 'x-forwarded-for': ip },
+        });
+      expect((await login('2001:db8:a:b::1')).status).toBe(200);
+      expect((await login('2001:db8:a:b:ffff:ffff:ffff:ffff')).status).toBe(200);
+      expect((await login('2001:db8:a:b:1234::7')).status).toBe(200);
+      expect((await login('2001:db8:a:b::2')).status).toBe(429);
+      expect((await login('2001:db8:a:c::1')).status).toBe(200);
+    });
 
-  it('counts decisions in ratelimit_decisions_total', async () => {
-    const metrics = await call(`${gateways.url(0)}/metrics`);
-    expect(metrics.body).toMatch(
-      /ratelimit_decisions_total\{policy="default",result="allowed"\} \d+/,
-    );
-    expect(metrics.body).toMatch(
-      /ratelimit_decisions_total\{policy="default",result="limited"\} \d+/,
-    );
-    expect(metrics.body).toMatch(/gateway_upstream_duration_seconds_bucket\{.*upstream="products"/);
-  });
-});
+    it('rejects a malformed API key with 400 and limits unknown routes (404) too', async () => {
+      const bad = await call(`${gateways.url(0)}/api/products/1`, {
+        headers: { 'x-api-key': 'bad key!' },
+      });
+      expect(bad.status).toBe(400);
+      expect(JSON.parse(bad.body)).toMatchObject({ statusCode: 400, code: 'INVALID_API_KEY' });
+
+      const ip = freshIp();
+      const answers = await inParallel(101, 10, (i) =>
+        call(`${gateways.url(i)}/no/such/route`, { headers: { 'x-forwarded-for': ip } }),
+      );
+      expect(answers.filter((a) => a.status === 404)).toHaveLength(100);
+      const limited = answers.filter((a) => a.status === 429);
+      expect(limited).toHaveLength(1);
+      expect(answers.find((a) => a.status === 404)?.headers.get('x-ratelimit-limit')).toBe('100');
+    });
+
+    it('counts decisions in ratelimit_decisions_total', async () => {
+      const metrics = await call(`${gateways.url(0)}/metrics`);
+      expect(metrics.body).toMatch(
+        /ratelimit_decisions_total\{policy="default",result="allowed"\} \d+/,
+      );
+      expect(metrics.body).toMatch(
+        /ratelimit_decisions_total\{policy="default",result="limited"\} \d+/,
+      );
+      expect(metrics.body).toMatch(
+        /gateway_upstream_duration_seconds_bucket\{.*upstream="products"/,
+      );
+    });
+  },
+);

@@ -1,180 +1,218 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import httpProxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy';
-import type { FastifyReplyFromHooks } from '@fastify/reply-from';
-import { DomainError } from '@redis-patterns/service-kit';
+import type { Readable } from 'node:stream';
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  FastifySchema,
+  LogLevel,
+} from 'fastify';
+import fp from 'fastify-plugin';
+import { Agent } from 'undici';
+import { DomainError, isTracing } from '@redis-patterns/service-kit';
 import type { UpstreamUrls } from '../config';
 import { appendForwardedFor } from './forwarded-headers';
-import { PROXY_ROUTES } from './proxy-routes';
+import { forwardableRequestHeaders, forwardableResponseHeaders } from './hop-by-hop';
+import { resolveRoute } from './proxy-routes';
+import { dispatchToPool } from './upstream-dispatch';
 import { UpstreamPool } from './upstream-pool';
+import { registerUpgradeProxy } from './upgrade-proxy';
 
 export interface ProxyOptions {
   upstreams: UpstreamUrls;
-  /** Deadline for response headers and between body chunks. */
+  /** Deadline for response headers and between body chunks of an ordinary response. */
   timeoutMs: number;
+  /** Deadline between chunks of a streaming response (SSE, chunked without length). */
+  streamIdleTimeoutMs: number;
+  /** Largest request body in bytes. */
+  bodyLimit: number;
+  /** Fastify's `trustProxy`, applied to WebSocket upgrades too. @default false */
+  trustProxy?: boolean | string | number;
+  /** Sockets per upstream replica. @default 128 */
+  connectionsPerUpstream?: number;
 }
 
-/** Where one proxied request went; kept per request for retries, errors and the latency metric. */
-interface Attempt {
-  origin: string;
-  tried: Set<string>;
-  startedAt: bigint;
-}
+/** @fastify/swagger reads `hide` (Fastify's schema type does not know it): not in /docs. */
+const HIDDEN: FastifySchema & { hide: boolean } = { hide: true };
+const QUIETER: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 /**
- * What reply-from hands to `retryDelay` as `req`: its own request options, not the Fastify
- * request its typings claim. Moving `url` (and `host`) is how a retry reaches another replica.
+ * A response whose length is not known up front is a stream (SSE, a chunked feed): between two
+ * of its chunks a service may legitimately stay silent up to its heartbeat, so the ordinary
+ * between-chunks deadline does not apply; its own, longer one does.
  */
-interface OutgoingRequest {
-  method: string;
-  url: URL;
-  headers: IncomingHttpHeaders;
+function isStreaming(headers: IncomingHttpHeaders): boolean {
+  const type = String(headers['content-type'] ?? '');
+  return type.startsWith('text/event-stream') || headers['content-length'] === undefined;
 }
 
-const REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
-const TIMEOUTS = new Set([
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'FST_REPLY_FROM_GATEWAY_TIMEOUT',
-]);
-/** A pooled keep-alive socket the upstream closed (e.g. while draining): the request may have arrived. */
-const RESET = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
-/** Methods safe to send twice, so a reset socket may be retried on another replica. */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** How long shutdown waits for proxied requests in flight before aborting them. */
+const CLOSE_GRACE_MS = 5000;
 
-function causeCode(error: unknown): string {
-  let current: unknown = error;
-  const codes: string[] = [];
-  for (let depth = 0; current && depth < 4; depth += 1) {
-    const { code, cause } = current as { code?: unknown; cause?: unknown };
-    if (typeof code === 'string') codes.push(code);
-    current = cause;
+/** Destroys `body` when no chunk arrived for `idleMs`. */
+function idleBound(body: Readable, idleMs: number): void {
+  const timer = setTimeout(() => {
+    body.destroy(Object.assign(new Error(`upstream idle for ${idleMs} ms`), { code: 'IDLE' }));
+  }, idleMs);
+  timer.unref();
+  body.on('data', () => timer.refresh());
+  body.once('close', () => clearTimeout(timer));
+}
+
+function upstreamHeaders(request: FastifyRequest): Record<string, string | string[]> {
+  const forwarded = forwardableRequestHeaders(request.headers);
+  // Traced: undici's instrumentation sends the gateway's own traceparent (see isTracing).
+  if (isTracing()) {
+    delete forwarded.traceparent;
+    delete forwarded.tracestate;
   }
-  return (
-    codes.find((code) => REFUSED.has(code) || TIMEOUTS.has(code) || RESET.has(code)) ??
-    codes[0] ??
-    ''
-  );
+  return {
+    ...forwarded,
+    'x-request-id': request.id,
+    'x-forwarded-for': appendForwardedFor(
+      request.forwardedFor,
+      request.socket.remoteAddress ?? request.ip,
+    ),
+    'x-forwarded-proto': request.protocol,
+    'x-forwarded-host': request.headers.host ?? '',
+  };
+}
+
+/** The undici agent, and shutdown that never waits on a proxied request for ever. */
+function upstreamAgent(app: FastifyInstance, options: ProxyOptions) {
+  const agent = new Agent({
+    connections: options.connectionsPerUpstream ?? 128,
+    connect: { timeout: Math.min(options.timeoutMs, 5000) },
+    // Shorter than the services' keep-alive (72 s), so the gateway closes idle sockets first.
+    keepAliveTimeout: 4000,
+    keepAliveMaxTimeout: 60000,
+  });
+  // Shutdown: the server waits for requests in flight, and a request whose upstream never
+  // answers (or whose client's abort was missed) would hold it forever. Give them a grace, then
+  // abort what is left, so close always ends.
+  const inFlight = new Set<AbortController>();
+  app.addHook('preClose', async () => {
+    const deadline = Date.now() + CLOSE_GRACE_MS;
+    while (inFlight.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    for (const controller of inFlight) controller.abort();
+  });
+  app.addHook('onClose', async () => {
+    await agent.close();
+  });
+  return { agent, inFlight };
 }
 
 /**
- * The proxy: one @fastify/http-proxy per prefix of PROXY_ROUTES, each balancing its service's
- * replicas round-robin, retrying a refused connection on the next replica (any method: nothing
- * was sent, and bodies are buffered so they can be replayed) and a reset keep-alive socket for
- * idempotent methods,
- * and answering 502/504 in the error envelope instead of hanging.
+ * The proxy, on undici: one catch-all route that resolves the normalised path to a service,
+ * balances its replicas round-robin, and forwards the request body byte for byte (kept as the
+ * raw bytes it arrived as, within BODY_LIMIT, so a request refused by a stopped replica can be
+ * replayed to the next one: see upstream-dispatch.ts) and the response as a stream; failures
+ * answer 502/504 in the error envelope instead of hanging. WebSocket upgrades: upgrade-proxy.ts.
  */
-export async function registerProxy(app: FastifyInstance, options: ProxyOptions): Promise<void> {
+async function proxyPlugin(app: FastifyInstance, options: ProxyOptions): Promise<void> {
   const latency = app.prom.histogram({
     name: 'gateway_upstream_duration_seconds',
     help: 'Time from proxying a request to the upstream response headers (or its failure), by upstream',
     labelNames: ['upstream', 'outcome'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   });
-  const attempts = new WeakMap<FastifyRequest, Attempt>();
-  const pools = new Map<string, UpstreamPool>();
-  const poolOf = (name: keyof UpstreamUrls) => {
-    let pool = pools.get(name);
-    if (!pool) {
-      pool = new UpstreamPool(name, options.upstreams[name]);
-      pools.set(name, pool);
+  const { agent, inFlight } = upstreamAgent(app, options);
+  const pools = new Map<keyof UpstreamUrls, UpstreamPool>(
+    (Object.keys(options.upstreams) as (keyof UpstreamUrls)[]).map((name) => [
+      name,
+      new UpstreamPool(name, options.upstreams[name]),
+    ]),
+  );
+  const poolOf = (name: keyof UpstreamUrls) => pools.get(name) as UpstreamPool;
+
+  async function forward(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const resolved = resolveRoute(request.gatewayPath);
+    if (!resolved) {
+      throw new DomainError(
+        404,
+        'NOT_FOUND',
+        `Route ${request.method}:${request.gatewayPath} not found`,
+      );
     }
-    return pool;
-  };
-  const seconds = (attempt: Attempt) => Number(process.hrtime.bigint() - attempt.startedAt) / 1e9;
-
-  for (const route of PROXY_ROUTES) {
-    const pool = poolOf(route.upstream);
-
-    const rewriteRequestHeaders = (request: FastifyRequest, headers: IncomingHttpHeaders) => ({
-      ...headers,
-      'x-request-id': request.id,
-      'x-forwarded-for': appendForwardedFor(
-        request.headers['x-forwarded-for'],
-        request.socket.remoteAddress ?? request.ip,
-      ),
-      'x-forwarded-proto': request.protocol,
-      'x-forwarded-host': request.headers.host ?? '',
+    const pool = poolOf(resolved.route.upstream);
+    const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+    const headers = upstreamHeaders(request);
+    if (body) headers['content-length'] = String(body.length);
+    const abort = new AbortController();
+    inFlight.add(abort);
+    reply.raw.once('close', () => {
+      inFlight.delete(abort);
+      if (!reply.raw.writableFinished) abort.abort();
     });
-
-    const replyOptions: FastifyReplyFromHooks = {
-      timeout: options.timeoutMs,
-      getUpstream: (request) => {
-        const origin = pool.pick();
-        attempts.set(request as FastifyRequest, {
-          origin,
-          tried: new Set([origin]),
-          startedAt: process.hrtime.bigint(),
-        });
-        return origin;
-      },
-      rewriteRequestHeaders: (request, headers) =>
-        rewriteRequestHeaders(request as FastifyRequest, headers as IncomingHttpHeaders),
+    // The client may have gone while the rate-limit hooks ran: its 'close' already fired. (Not
+    // request.raw.destroyed: a request stream is destroyed once its body has been read.)
+    if (reply.raw.destroyed) abort.abort();
+    const startedAt = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - startedAt) / 1e9;
+    const call = {
+      method: request.method,
+      path: `${resolved.upstreamPath}${request.gatewayQuery}`,
+      headers,
+      body,
+      signal: abort.signal,
+      timeoutMs: options.timeoutMs,
     };
-
-    const proxyOptions: FastifyHttpProxyOptions = {
-      prefix: route.prefix,
-      rewritePrefix: route.rewritePrefix,
-      upstream: '',
-      disableRequestLogging: true,
-      // Bodies are parsed (JSON, text) or buffered by the gateway instead of streamed, so a
-      // request refused by a stopped replica can be replayed to the next one.
-      proxyPayloads: false,
-      undici: { connect: { timeout: Math.min(options.timeoutMs, 5000) } },
-      // http-proxy calls wsClientOptions.rewriteRequestHeaders; its typings omit it.
-      wsClientOptions: {
-        rewriteRequestHeaders: (headers: IncomingHttpHeaders, request: FastifyRequest) =>
-          rewriteRequestHeaders(request, {
-            ...headers,
-            ...(request.headers.cookie ? { cookie: request.headers.cookie } : {}),
-          }),
-      } as FastifyHttpProxyOptions['wsClientOptions'],
-      replyOptions,
-      handler: (request, reply, dest, from) => {
-        const attempt = attempts.get(request);
-        // getUpstream runs for every proxied HTTP request before this handler.
-        if (!attempt) throw new Error('proxy handler ran without an upstream');
-        return reply.from(dest, {
-          ...from,
-          rewriteHeaders: (headers, req) => {
-            latency.observe({ upstream: pool.name, outcome: 'response' }, seconds(attempt));
-            return from?.rewriteHeaders ? from.rewriteHeaders(headers, req) : headers;
-          },
-          retryDelay: ({ err, req, attempt: retries }) => {
-            const outgoing = req as unknown as OutgoingRequest;
-            const code = err ? causeCode(err) : '';
-            if (REFUSED.has(code)) pool.markDown(attempt.origin);
-            else if (!(RESET.has(code) && IDEMPOTENT.has(outgoing.method))) return null;
-            if (retries + 1 >= pool.origins.length) return null;
-            const next = pool.pick(attempt.tried);
-            attempt.tried.add(next);
-            attempt.origin = next;
-            outgoing.url = new URL(outgoing.url.pathname, next);
-            outgoing.headers.host = outgoing.url.host;
-            return 1;
-          },
-          onError: (failed, { error }) => {
-            const code = causeCode(error);
-            latency.observe({ upstream: pool.name, outcome: 'error' }, seconds(attempt));
-            if (REFUSED.has(code)) pool.markDown(attempt.origin);
-            const timedOut =
-              TIMEOUTS.has(code) || (error as { statusCode?: number }).statusCode === 504;
-            failed.send(
-              timedOut
-                ? new DomainError(
-                    504,
-                    'GATEWAY_TIMEOUT',
-                    `${pool.name} did not answer within ${options.timeoutMs} ms`,
-                  )
-                : new DomainError(502, 'BAD_GATEWAY', `${pool.name} is unavailable`),
-            );
-          },
-        });
-      },
-    };
-    await app.register(
-      httpProxy,
-      route.websocket ? { ...proxyOptions, websocket: true } : proxyOptions,
+    const response = await dispatchToPool(agent, pool, call, () =>
+      latency.observe({ upstream: pool.name, outcome: 'error' }, seconds()),
     );
+    latency.observe({ upstream: pool.name, outcome: 'response' }, seconds());
+    reply.code(response.statusCode).headers(forwardableResponseHeaders(response.headers));
+    const empty =
+      request.method === 'HEAD' || response.statusCode === 204 || response.statusCode === 304;
+    if (empty) {
+      await response.body.dump();
+      return reply.send();
+    }
+    idleBound(
+      response.body,
+      isStreaming(response.headers) ? options.streamIdleTimeoutMs : options.timeoutMs,
+    );
+    return reply.send(response.body);
   }
+
+  await app.register(async (scope) => {
+    // Bodies stay the bytes the client sent: no JSON parse and re-serialise (which would round
+    // big integers, merge duplicate keys and replace invalid UTF-8) whatever the content type.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser(
+      '*',
+      { parseAs: 'buffer', bodyLimit: options.bodyLimit },
+      (_request, raw, done) => done(null, raw),
+    );
+    scope.route({
+      method: METHODS,
+      url: '/*',
+      schema: HIDDEN,
+      // No access log per proxied request (two lines each at info), but warnings and errors.
+      logLevel:
+        QUIETER.indexOf(app.log.level) >= QUIETER.indexOf('warn')
+          ? (app.log.level as LogLevel)
+          : 'warn',
+      handler: forward,
+    });
+  });
+  registerUpgradeProxy(app, {
+    pools: poolOf,
+    timeoutMs: options.timeoutMs,
+    trustProxy: options.trustProxy ?? false,
+    limiter: app.rateLimiter,
+  });
 }
+
+export default fp(proxyPlugin, {
+  name: 'gateway-ratelimit-proxy',
+  fastify: '5.x',
+  dependencies: [
+    '@redis-patterns/metrics',
+    'gateway-ratelimit-gateway-request',
+    'gateway-ratelimit-rate-limit',
+  ],
+});

@@ -26,3 +26,28 @@ export const PROXY_ROUTES: readonly ProxyRoute[] = [
   { prefix: '/socket.io', rewritePrefix: '/socket.io', upstream: 'chat', websocket: true },
   { prefix: '/chat', rewritePrefix: '/', upstream: 'chat' },
 ];
+
+/**
+ * An upstream's operator surface (metrics, OpenAPI, probes): cluster-internal, so never
+ * reachable through the public port, whatever prefix would map onto it.
+ */
+const INTERNAL_UPSTREAM_PATH = /^\/(metrics|docs|health)(\/|$)/;
+
+/** Where a normalised gateway path goes: the route and the upstream path (no query). */
+export interface ResolvedRoute {
+  route: ProxyRoute;
+  upstreamPath: string;
+}
+
+/** The route of a normalised path, or undefined (404) for no route or an internal upstream path. */
+export function resolveRoute(path: string): ResolvedRoute | undefined {
+  for (const route of PROXY_ROUTES) {
+    if (path !== route.prefix && !path.startsWith(`${route.prefix}/`)) continue;
+    const rest = path.slice(route.prefix.length);
+    const upstreamPath =
+      route.rewritePrefix === '/' ? rest || '/' : `${route.rewritePrefix}${rest}`;
+    if (INTERNAL_UPSTREAM_PATH.test(upstreamPath)) return undefined;
+    return { route, upstreamPath };
+  }
+  return undefined;
+}

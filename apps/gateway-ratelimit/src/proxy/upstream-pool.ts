@@ -12,10 +12,12 @@ export function parseUpstreamList(value: string): string[] {
       try {
         url = new URL(part);
       } catch {
-        throw new Error(`must be a comma list of http(s) URLs, got "${part}"`);
+        throw new Error(
+          'must be a comma list of http(s) URLs (the value is not shown: it may hold credentials)',
+        );
       }
       if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/') {
-        throw new Error(`must be a comma list of http(s) origins without a path, got "${part}"`);
+        throw new Error('must be a comma list of http(s) origins without a path');
       }
       return url.origin;
     });

@@ -1,4 +1,4 @@
-import { clientIdentity, isValidApiKey, normalizeIp } from './client-identity';
+import { clientIdentity, isValidApiKey, normalizeIp, usernameSubject } from './client-identity';
 
 describe('isValidApiKey', () => {
   it('accepts 16-128 URL-safe characters only', () => {
@@ -28,10 +28,26 @@ describe('normalizeIp', () => {
 });
 
 describe('clientIdentity', () => {
-  it('hashes API keys and prefixes addresses', () => {
-    const key = clientIdentity('abcdefghij_-0123', '1.2.3.4');
-    expect(key).toMatch(/^key:[0-9a-f]{32}$/);
-    expect(key).not.toContain('abcdefghij');
+  it('names the consumer of a key, else the address', () => {
+    expect(clientIdentity('acme', '1.2.3.4')).toBe('key:acme');
     expect(clientIdentity(undefined, '1.2.3.4')).toBe('ip:1.2.3.4');
+  });
+});
+
+describe('usernameSubject', () => {
+  const body = (value: unknown) => Buffer.from(JSON.stringify(value));
+
+  it('counts one target username however it is written, never in clear', () => {
+    const subject = usernameSubject(body({ username: 'Alice', password: 'x' }));
+    expect(subject).toMatch(/^user:[0-9a-f]{32}$/);
+    expect(usernameSubject(body({ username: ' alice ' }))).toBe(subject);
+    expect(usernameSubject(body({ username: 'bob' }))).not.toBe(subject);
+  });
+
+  it('puts bodies without a username in one bucket', () => {
+    expect(usernameSubject(undefined)).toBe('user:none');
+    expect(usernameSubject(Buffer.from('not json'))).toBe('user:none');
+    expect(usernameSubject(body({ username: 7 }))).toBe('user:none');
+    expect(usernameSubject(body(null))).toBe('user:none');
   });
 });

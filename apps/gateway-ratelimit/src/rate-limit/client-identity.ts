@@ -41,13 +41,26 @@ export function normalizeIp(address: string): string {
   return `${groups.slice(0, 4).join(':')}::/64`;
 }
 
+/** Who a request counts against: `key:<consumer>` for an issued API key, else `ip:<address or /64>`. */
+export function clientIdentity(consumer: string | undefined, ip: string): string {
+  return consumer !== undefined ? `key:${consumer}` : `ip:${normalizeIp(ip)}`;
+}
+
 /**
- * Who a request counts against: `key:<hash>` for an API key (hashed, so keys never sit in
- * Redis key names), else `ip:<address or /64>`.
+ * Who a `username` limit counts: the `username` field of a JSON body (trimmed, lower-cased, as
+ * auth-session compares it), hashed so that no username sits in a Redis key name. A body without
+ * one counts as `user:none`: such a login fails upstream anyway, and it shares one bucket.
  */
-export function clientIdentity(apiKey: string | undefined, ip: string): string {
-  if (apiKey !== undefined) {
-    return `key:${createHash('sha256').update(apiKey).digest('hex').slice(0, 32)}`;
+export function usernameSubject(body: unknown): string {
+  let username: unknown;
+  if (Buffer.isBuffer(body) && body.length > 0 && body.length <= 64 * 1024) {
+    try {
+      username = (JSON.parse(body.toString('utf8')) as { username?: unknown } | null)?.username;
+    } catch {
+      username = undefined;
+    }
   }
-  return `ip:${normalizeIp(ip)}`;
+  if (typeof username !== 'string' || username.trim() === '') return 'user:none';
+  const normalized = username.trim().toLowerCase();
+  return `user:${createHash('sha256').update(normalized).digest('hex').slice(0, 32)}`;
 }

@@ -1,145 +1,138 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import fastifyRateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
+import fp from 'fastify-plugin';
 import type { KeyBuilder } from '@redis-patterns/redis-core';
-import { DomainError, unavailable } from '@redis-patterns/service-kit';
-import { clientIdentity, isValidApiKey } from './client-identity';
-import { gcraStore } from './gcra-store';
-import { rateLimitHeaders } from './ratelimit-headers';
-import { allPolicies, selectPolicy, type Policy, type PolicySet } from './rate-limit-policy';
+import type { ApiKeyRegistry } from './api-key-registry';
+import { LimiterBreaker, type LimiterBreakerOptions } from './limiter-breaker';
+import { PolicyStore } from './policy-store';
+import { rateLimitMetrics } from './rate-limit-metrics';
+import { breakerProbeKey } from './rate-limit-keys';
+import type { PolicySet } from './rate-limit-policy';
+import { decideLimits, type LimitCall } from './rate-limit-scripts';
+import { RateLimiter, type LimitedRequest, type Selected } from './rate-limiter';
 
 export interface RateLimitOptions {
   policies: PolicySet;
-  /** Builds every rate-limit key (`<prefix>:fw|gcra:<policy>:<client>`). */
+  /** Reload the policies from this file when it changes. @default none */
+  policiesFile?: string;
+  /** The issued API keys. */
+  apiKeys: ApiKeyRegistry;
+  /** Builds every rate-limit key (see rate-limit-keys.ts). */
   keys: KeyBuilder;
-  /** Off: the API key is still validated, nothing is counted. @default true */
+  /** Off: API keys are still checked, nothing is counted. @default true */
   enabled?: boolean;
+  /** Gateway replicas sharing the limits; the local limit while Redis is away is limit / replicas. @default 1 */
+  replicas?: number;
+  breaker?: LimiterBreakerOptions;
 }
 
-type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
-
-/** Probes and scrapes are never limited: a 429 on readiness would take the pod out. */
-const EXEMPT = /^\/(health\/(live|ready)|metrics|docs)(\/|$)/;
-
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** The limiter every proxied request and WebSocket upgrade is decided by. */
+    rateLimiter: RateLimiter;
+  }
   interface FastifyRequest {
-    /** Who the request counts against, set before the limiter runs. */
-    rateLimitSubject: string;
+    /** Set when the policy needs the body (a `username` limit): decided in preHandler. */
+    rateLimitPending: Selected | null;
   }
 }
 
-/**
- * One @fastify/rate-limit instance per policy, each in its own encapsulated context so that it
- * has its own store: the plugin's Redis store (fixed window) or the GCRA store.
- */
-async function createLimiter(
-  app: FastifyInstance,
-  policy: Policy,
-  keys: KeyBuilder,
-): Promise<Limiter> {
-  let limiter: Limiter | undefined;
-  await app.register(async (scope) => {
-    const namespace = `${keys.key(policy.algorithm === 'gcra' ? 'gcra' : 'fw', policy.name)}:`;
-    await scope.register(fastifyRateLimit, {
-      global: false,
-      max: policy.limit,
-      timeWindow: policy.windowMs,
-      keyGenerator: (request: FastifyRequest) => request.rateLimitSubject,
-      skipOnError: false,
-      ...(policy.algorithm === 'gcra'
-        ? { store: gcraStore(app.redis, namespace) }
-        : { redis: app.redis, nameSpace: namespace }),
-    });
-    limiter = scope.createRateLimit();
+function limitedRequest(request: FastifyRequest, reply: FastifyReply): LimitedRequest {
+  return {
+    method: request.method,
+    path: request.gatewayPath,
+    ip: request.ip,
+    apiKey: request.headers['x-api-key'],
+    closed: reply.raw,
+    log: request.log,
+  };
+}
+
+/** The policies (reloaded from their file), the breaker on the limiter's Redis, the limiter. */
+function buildLimiter(app: FastifyInstance, options: RateLimitOptions): RateLimiter {
+  const metrics = rateLimitMetrics(app);
+  const store = new PolicyStore({
+    initial: options.policies,
+    file: options.policiesFile,
+    log: app.log,
+    validate: (set) => {
+      for (const tier of options.apiKeys.tiers()) {
+        if (!set.tiers.has(tier)) throw new Error(`API keys name tier "${tier}", which it lacks`);
+      }
+    },
+    onReload: (result) => metrics.reloads.inc({ result }),
   });
-  if (!limiter) throw new Error(`rate limiter for policy ${policy.name} was not created`);
+  // The breaker's probe: one decision on a key of its own, under a limit it never reaches.
+  const probeCall: LimitCall = {
+    key: breakerProbeKey(options.keys),
+    limit: {
+      ...store.current.default.limits[0],
+      algorithm: 'fixed-window',
+      limit: 1_000_000_000,
+      windowMs: 60_000,
+    },
+    cost: 1,
+    member: '',
+  };
+  const breaker = new LimiterBreaker(() => decideLimits(app.redis, [probeCall]), {
+    ...options.breaker,
+    onStateChange: (state) => {
+      metrics.breakerOpen.set(state === 'closed' ? 0 : 1);
+      app.log.warn({ state }, 'rate limiter circuit breaker');
+    },
+  });
+  const limiter = new RateLimiter({
+    redis: app.redis,
+    keys: options.keys,
+    apiKeys: options.apiKeys,
+    store,
+    breaker,
+    metrics,
+    enabled: options.enabled !== false,
+    replicas: options.replicas ?? 1,
+  });
+  app.addHook('onClose', async () => {
+    breaker.shutdown();
+    limiter.close();
+    store.close();
+  });
   return limiter;
 }
 
-function windowText(windowMs: number): string {
-  return windowMs % 60000 === 0 ? `${windowMs / 60000} min` : `${windowMs / 1000} s`;
-}
-
 /**
- * Limits every request (404s included, probes excluded) by the policy that matches it, counted
- * in Redis so the limit holds across all replicas. When Redis cannot decide within its command
- * timeout, a fail-open policy lets the request through and a fail-closed one answers 503.
+ * Limits every proxied request (unknown routes included; the gateway's own probes, metrics and
+ * docs excluded) by the policy that matches its normalised path; the proxy's WebSocket upgrades
+ * go through the same `app.rateLimiter` (see upgrade-proxy.ts).
  */
-export async function registerRateLimit(
-  app: FastifyInstance,
-  options: RateLimitOptions,
-): Promise<void> {
-  const decisions = app.prom.counter({
-    name: 'ratelimit_decisions_total',
-    help: 'Rate-limit decisions by policy and result (allowed, limited, fail_open, fail_closed)',
-    labelNames: ['policy', 'result'] as const,
-  });
-  const limiters = new Map<string, Limiter>();
-  if (options.enabled !== false) {
-    for (const policy of allPolicies(options.policies)) {
-      limiters.set(policy.name, await createLimiter(app, policy, options.keys));
-    }
-  }
-  app.decorateRequest('rateLimitSubject', '');
-  let lastWarning = 0;
+async function rateLimitPlugin(app: FastifyInstance, options: RateLimitOptions): Promise<void> {
+  const limiter = buildLimiter(app, options);
+  app.decorate('rateLimiter', limiter);
+  app.decorateRequest('rateLimitPending', null);
 
   app.addHook('onRequest', async (request, reply) => {
-    const path = request.url.split('?', 1)[0];
-    if (EXEMPT.test(path)) return;
-    const header = request.headers['x-api-key'];
-    if (header !== undefined && !isValidApiKey(header)) {
-      throw new DomainError(
-        400,
-        'INVALID_API_KEY',
-        'x-api-key must be one value of 16 to 128 characters A-Z a-z 0-9 _ -',
-      );
-    }
-    const policy = selectPolicy(options.policies, request.method, path, header);
-    const limiter = limiters.get(policy.name);
-    if (!limiter) return;
-    request.rateLimitSubject = clientIdentity(header, request.ip);
-
-    let result: Awaited<ReturnType<Limiter>>;
-    try {
-      result = await limiter(request);
-    } catch (error) {
-      if (Date.now() - lastWarning > 5000) {
-        lastWarning = Date.now();
-        request.log.warn({ err: error, policy: policy.name }, 'rate limiter unavailable');
-      }
-      if (policy.failMode === 'closed') {
-        decisions.inc({ policy: policy.name, result: 'fail_closed' });
-        throw unavailable(
-          'RATE_LIMIT_UNAVAILABLE',
-          'The rate limiter cannot decide now; retry shortly',
-          1,
-        );
-      }
-      decisions.inc({ policy: policy.name, result: 'fail_open' });
+    // The gateway's own routes (probes, metrics, docs) are not limited: a 429 on readiness would
+    // take the pod out. Everything else is the proxy's catch-all or a 404, and is.
+    const route = request.routeOptions.url;
+    if (route !== undefined && route !== '/*') return;
+    const target = limitedRequest(request, reply);
+    const selected = await limiter.select(target);
+    if (!selected) return;
+    if (selected.policy.limits.some((limit) => limit.by === 'username')) {
+      request.rateLimitPending = selected;
       return;
     }
-    if (result.isAllowed) return;
+    reply.headers(await limiter.enforce(target, selected));
+  });
 
-    if (result.isExceeded) {
-      decisions.inc({ policy: policy.name, result: 'limited' });
-      throw new DomainError(
-        429,
-        'RATE_LIMITED',
-        `Rate limit of ${policy.limit} requests per ${windowText(policy.windowMs)} exceeded; retry in ${result.ttlInSeconds} s`,
-        rateLimitHeaders(policy, {
-          limit: result.max,
-          remaining: 0,
-          resetSeconds: result.ttlInSeconds,
-          retryAfterSeconds: result.ttlInSeconds,
-        }),
-      );
-    }
-    decisions.inc({ policy: policy.name, result: 'allowed' });
-    reply.headers(
-      rateLimitHeaders(policy, {
-        limit: result.max,
-        remaining: result.remaining,
-        resetSeconds: result.ttlInSeconds,
-      }),
-    );
+  app.addHook('preHandler', async (request, reply) => {
+    const pending = request.rateLimitPending;
+    if (!pending) return;
+    request.rateLimitPending = null;
+    reply.headers(await limiter.enforce(limitedRequest(request, reply), pending, request.body));
   });
 }
+
+export default fp(rateLimitPlugin, {
+  name: 'gateway-ratelimit-rate-limit',
+  fastify: '5.x',
+  dependencies: ['@redis-patterns/metrics', 'gateway-ratelimit-gateway-request'],
+});
