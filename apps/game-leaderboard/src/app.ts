@@ -1,12 +1,20 @@
-import { closeRedis, createRedis, waitForReady } from '@redis-patterns/redis-core';
-import { createService, registerRedis, type ServiceInstance } from '@redis-patterns/service-kit';
+import { join } from 'node:path';
+import {
+  createService,
+  postgresPlugin,
+  registerRedis,
+  type ServiceInstance,
+} from '@redis-patterns/service-kit';
 import type { AppConfig } from './config';
-import { leaderboardKeys } from './leaderboard/leaderboard-keys';
-import { LeaderboardStore } from './leaderboard/leaderboard-store';
-import { TopStream } from './leaderboard/top-stream';
-import leaderboardRoutes from './routes/leaderboard-routes';
+import leaderboardPlugin from './leaderboard/leaderboard-plugin';
+import { boardsRoutes } from './routes/boards-routes';
+import { periodsRoutes } from './routes/periods-routes';
+import { playersRoutes } from './routes/players-routes';
+import { ranksRoutes } from './routes/ranks-routes';
+import { scoresRoutes } from './routes/scores-routes';
+import { streamRoutes } from './routes/stream-routes';
 
-/** Builds game-leaderboard from a config object: the skeleton, its Redis, its routes. */
+/** Builds game-leaderboard from a config object: the skeleton, its Redis and PostgreSQL, its routes. */
 export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
   const app = await createService({
     name: 'game-leaderboard',
@@ -15,56 +23,21 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
     logLevel: config.logLevel,
   });
   await registerRedis(app, { config: config.redis, readiness: 'required' });
-
-  const clock = config.clock ?? Date.now;
-  const keys = leaderboardKeys(config.keyPrefix);
-  const store = new LeaderboardStore({
-    redis: app.redis,
-    keys,
-    retentionMs: config.retentionMs,
-    tieEpochMs: config.tieEpochMs,
-    clock,
-  });
-
-  // A subscribed connection can run nothing else, so the stream gets its own client.
-  const subscriber = createRedis({
-    ...config.redis,
-    connectionName: `${config.redis.connectionName ?? 'game-leaderboard'}:subscriber`,
-  });
-  subscriber.on('error', (error: Error) => app.log.debug({ err: error }, 'redis subscriber error'));
-  const stream = new TopStream({
-    subscriber,
-    channel: keys.changes,
-    intervalMs: config.streamIntervalMs,
-    readTop: async (board, period) => (await store.top(board, period, 10, 0)).entries,
-    log: app.log,
-  });
-  try {
-    await waitForReady(subscriber, 5000);
-    await stream.start();
-  } catch (error) {
-    subscriber.disconnect();
-    throw new Error(`Cannot subscribe to Redis: ${(error as Error).message}`);
-  }
-  app.health.addCheck('redis-subscriber', () => subscriber.status === 'ready', {
+  await app.register(postgresPlugin, {
+    url: config.database.url,
+    poolSize: config.database.poolSize,
+    statementTimeoutMs: config.database.statementTimeoutMs,
+    migrationsDir: join(__dirname, '..', 'migrations'),
+    // Reads are served from Redis alone: with PostgreSQL away only writes (and rebuilds) fail.
     critical: false,
   });
-  app.addHook('preClose', async () => stream.close());
-  app.addHook('onClose', async () => closeRedis(subscriber));
-
-  await app.register(leaderboardRoutes, {
-    store,
-    stream,
-    updates: app.prom.counter({
-      name: 'leaderboard_updates_total',
-      help: 'Accepted score submissions, by mode',
-      labelNames: ['mode'],
-    }),
-    queries: app.prom.counter({
-      name: 'leaderboard_queries_total',
-      help: 'Leaderboard reads, by kind (top, rank, around, ranks, stream)',
-      labelNames: ['kind'],
-    }),
-  });
+  // The store, the top stream and the period workers, decorated as `app.leaderboard`.
+  await app.register(leaderboardPlugin, { config });
+  await app.register(boardsRoutes);
+  await app.register(periodsRoutes);
+  await app.register(scoresRoutes);
+  await app.register(ranksRoutes);
+  await app.register(playersRoutes);
+  await app.register(streamRoutes);
   return app;
 }

@@ -1,10 +1,15 @@
 import { closeRedis, createRedis, waitForReady } from '@redis-patterns/redis-core';
-import { loadConfig, redisConfigOf } from '@redis-patterns/service-kit';
+import { createPool, loadConfig, redisConfigOf, runMigrations } from '@redis-patterns/service-kit';
+import { join } from 'node:path';
 import { configFromEnv, seedEnvSchema } from './config';
+import { IndexRebuilder } from './leaderboard/index-rebuild';
 import { leaderboardKeys } from './leaderboard/leaderboard-keys';
 import { seedBoard } from './leaderboard/seed-board';
 
-/** `node dist/seed.js [players] [board]`: loads synthetic players (arguments override SEED_*). */
+/**
+ * `node dist/seed.js [players] [board]`: writes synthetic players into PostgreSQL, then rebuilds
+ * the board's Redis index from them, printing both times (arguments override SEED_*).
+ */
 async function main(): Promise<void> {
   const env = loadConfig(seedEnvSchema);
   const players = Number(process.argv[2] ?? env.SEED_PLAYERS);
@@ -16,26 +21,37 @@ async function main(): Promise<void> {
     throw new Error(`board must be 1..64 of [a-z0-9_-], got "${board}"`);
   }
   const config = configFromEnv(env);
-  // One pipeline carries 50,000 inserts: give it longer than a request's command timeout.
+  const pg = createPool({ url: config.database.url, statementTimeoutMs: 120_000 });
+  // One rebuild batch carries 1,000 inserts: give it longer than a request's command timeout.
   const redis = createRedis({
     ...redisConfigOf(env, 'game-leaderboard:seed'),
     commandTimeoutMs: Math.max(env.REDIS_COMMAND_TIMEOUT_MS, 30_000),
   });
   try {
+    await runMigrations(pg, join(__dirname, '..', 'migrations'));
     await waitForReady(redis, env.REDIS_CONNECT_TIMEOUT_MS + 1000);
+    const keys = leaderboardKeys(config.keyPrefix);
     const started = Date.now();
-    await seedBoard(redis, leaderboardKeys(config.keyPrefix), {
-      board,
-      players,
-      nowMs: started,
-      tieEpochMs: config.tieEpochMs,
-      retentionMs: config.retentionMs,
+    await seedBoard(pg, { board, players, nowMs: started, retentionMs: config.retentionMs });
+    const seeded = Date.now();
+    await redis.del(keys.meta(board));
+    const rebuilder = new IndexRebuilder({
+      redis,
+      pg,
+      keys,
+      retention: config.retentionMs,
+      clock: Date.now,
+      log: { info: () => {}, warn: (...args: unknown[]) => console.error(...args) },
+      waitMs: 3_600_000,
+      lockTtlMs: 60_000,
     });
+    await rebuilder.ensure(board, false);
     process.stdout.write(
-      `seeded ${players} players on board ${board} (all-time and current periods) in ${Date.now() - started} ms\n`,
+      `seeded ${players} players on board ${board} (all-time and current periods) into PostgreSQL in ${seeded - started} ms; Redis index rebuilt in ${Date.now() - seeded} ms\n`,
     );
   } finally {
     await closeRedis(redis);
+    await pg.end();
   }
 }
 

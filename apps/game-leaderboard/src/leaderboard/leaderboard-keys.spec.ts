@@ -1,26 +1,35 @@
+import { keySlot } from '@redis-patterns/testkit';
 import { leaderboardKeys } from './leaderboard-keys';
-
-const DAY = 86_400_000;
 
 describe('leaderboard keys', () => {
   const keys = leaderboardKeys('lb');
-  const now = Date.parse('2026-11-26T10:00:00Z');
 
-  it('tags every period of one board with the board name', () => {
-    expect(keys.board('arena', 'all', now)).toBe('lb:{arena}:all');
-    expect(keys.board('arena', 'daily', now)).toBe('lb:{arena}:daily:2026-11-26');
-    expect(keys.board('arena', 'weekly', now)).toBe('lb:{arena}:weekly:2026-11-23');
-    expect(keys.board('arena', 'monthly', now)).toBe('lb:{arena}:monthly:2026-11');
+  it('tags every key of one board with the board name: one Cluster slot', () => {
+    expect(keys.index('arena', 'all')).toBe('lb:{arena}:all');
+    expect(keys.index('arena', 'daily:2026-11-26')).toBe('lb:{arena}:daily:2026-11-26');
+    expect(keys.index('arena', 'p:20261126T0000Z')).toBe('lb:{arena}:p:20261126T0000Z');
+    expect(keys.arrivals(keys.index('arena', 'all'))).toBe('lb:{arena}:all:m');
+    const slots = new Set(
+      [
+        keys.meta('arena'),
+        keys.rebuildLock('arena'),
+        keys.index('arena', 'weekly:2026-11-23'),
+        keys.arrivals(keys.index('arena', 'monthly:2026-11')),
+      ].map(keySlot),
+    );
+    expect(slots.size).toBe(1);
   });
 
-  it('lists the retained period boards for a delete', () => {
-    const boards = keys.retainedBoards('arena', now, { daily: DAY, weekly: 0, monthly: 0 });
-    expect(boards).toEqual([
-      'lb:{arena}:all',
-      'lb:{arena}:daily:2026-11-26',
-      'lb:{arena}:daily:2026-11-25',
-      'lb:{arena}:weekly:2026-11-23',
-      'lb:{arena}:monthly:2026-11',
-    ]);
+  it('names the shared keys and the pattern of every key under the prefix', () => {
+    expect(keys.meta('arena')).toBe('lb:{arena}:meta');
+    expect(keys.rebuildLock('arena')).toBe('lb:{arena}:rebuild');
+    expect(keys.names).toBe('lb:names');
+    expect(keys.changes).toBe('lb:changes');
+    expect(keys.everyKey).toBe('lb:*');
+  });
+
+  it('refuses board names that would break the hash tag', () => {
+    expect(() => keys.meta('a}b')).toThrow();
+    expect(() => keys.index('a b', 'all')).toThrow();
   });
 });

@@ -1,5 +1,4 @@
-import { TIE_RANGE } from './score-encoding';
-import { TICK_MS, periodTtlMs, periodWindow, retainedWindows, tieBreakAt } from './periods';
+import { periodTtlMs, periodWindow, retainedWindows } from './periods';
 
 const at = (iso: string) => Date.parse(iso);
 const DAY = 86_400_000;
@@ -28,20 +27,6 @@ describe('periods (UTC)', () => {
   it('rolls over exactly at midnight UTC', () => {
     expect(periodWindow('daily', at('2026-11-26T23:59:59.999Z')).id).toBe('2026-11-26');
     expect(periodWindow('daily', at('2026-11-27T00:00:00.000Z')).id).toBe('2026-11-27');
-  });
-
-  it('fits the longest window of each period into the tie range', () => {
-    expect((7 * DAY) / TICK_MS.weekly).toBeLessThan(TIE_RANGE);
-    expect(DAY / TICK_MS.daily).toBeLessThan(TIE_RANGE);
-    expect((31 * DAY) / TICK_MS.monthly).toBeLessThan(TIE_RANGE);
-  });
-
-  it('gives earlier times within a period a larger tie-break', () => {
-    const epoch = at('2026-01-01T00:00:00Z');
-    const start = at('2026-11-26T00:00:00Z');
-    expect(tieBreakAt('daily', start, epoch)).toBe(TIE_RANGE - 1);
-    expect(tieBreakAt('daily', start + 25, epoch)).toBe(TIE_RANGE - 2);
-    expect(tieBreakAt('all', epoch + 60_000, epoch)).toBe(TIE_RANGE - 2);
   });
 
   it('keeps a board for its remaining period plus the retention', () => {

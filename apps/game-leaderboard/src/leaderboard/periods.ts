@@ -1,23 +1,9 @@
-import { tieBreak } from './score-encoding';
-
 /** A board's time window: `all` never ends, the others are UTC calendar periods. */
 export type Period = 'all' | 'daily' | 'weekly' | 'monthly';
 export type CalendarPeriod = Exclude<Period, 'all'>;
 export const CALENDAR_PERIODS: readonly CalendarPeriod[] = ['daily', 'weekly', 'monthly'];
 
 const DAY_MS = 86_400_000;
-
-/**
- * Length of one tie-break tick per board. 2^22 ticks must cover the longest period: a day at
- * 25 ms (3.46 M ticks), a week (Monday start) at 150 ms (4.03 M), 31 days at 1 s (2.68 M); the
- * all-time board at 1 min covers 2^22 minutes (about 7.9 years) from its epoch.
- */
-export const TICK_MS: Record<Period, number> = {
-  all: 60_000,
-  daily: 25,
-  weekly: 150,
-  monthly: 1000,
-};
 
 /** One occurrence of a calendar period. */
 export interface PeriodWindow {
@@ -48,12 +34,6 @@ export function periodWindow(period: CalendarPeriod, nowMs: number): PeriodWindo
   const startMs = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1);
   const endMs = Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
   return { id: isoDate(startMs).slice(0, 7), startMs, endMs };
-}
-
-/** The tie-break of a score reached at `nowMs` on a board of `period` (see score-encoding). */
-export function tieBreakAt(period: Period, nowMs: number, epochMs: number): number {
-  const origin = period === 'all' ? epochMs : periodWindow(period, nowMs).startMs;
-  return tieBreak((nowMs - origin) / TICK_MS[period]);
 }
 
 /** Milliseconds until a period board written at `nowMs` may expire: its end plus the retention. */

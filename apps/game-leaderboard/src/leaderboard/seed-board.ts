@@ -1,8 +1,6 @@
-import type { RedisClient } from '@redis-patterns/redis-core';
-import type { RetentionConfig } from '../config';
-import type { LeaderboardKeys } from './leaderboard-keys';
-import { CALENDAR_PERIODS, periodTtlMs, tieBreakAt, type Period } from './periods';
-import { encodeScore } from './score-encoding';
+import type { Pool } from 'pg';
+import { IMPLICIT_BOARD } from './board-config';
+import { writePeriods, type RetentionConfig } from './board-periods';
 
 export interface SeedOptions {
   board: string;
@@ -10,16 +8,13 @@ export interface SeedOptions {
   players: number;
   /** Highest random score (scores are uniform in 0..maxScore). @default 1000000 */
   maxScore?: number;
-  /** Also fill the current daily, weekly and monthly boards (with their TTLs). @default true */
+  /** Also fill the current daily, weekly and monthly views. @default true */
   periods?: boolean;
   /** Also set display names `Player <i>`. @default true */
   names?: boolean;
-  /** Members per ZADD / fields per HSET. @default 1000 */
+  /** Rows per INSERT statement. @default 10000 */
   batch?: number;
-  /** Commands per pipeline (one round trip). @default 50 */
-  pipelineSize?: number;
   nowMs: number;
-  tieEpochMs: number;
   retentionMs: RetentionConfig;
 }
 
@@ -40,63 +35,59 @@ function shuffled(n: number): Int32Array {
 }
 
 /**
- * Writes `players` synthetic players with big pipelined ZADDs (a round trip per
- * `batch * pipelineSize` players, two round trips in flight) for demos and benchmarks. Scores
- * are uniform (stratified) over 0..maxScore and handed to the players in random order, but
- * written in ascending score order: a skiplist then inserts along a path that stays in cache,
- * about 4x faster than random order for 10^6 players, with the same resulting structure.
- * Not a submission: it overwrites.
+ * Writes `players` synthetic players of an implicit board into PostgreSQL, the source of truth,
+ * with big multi-row INSERTs, for demos and benchmarks. Scores are uniform (stratified) over
+ * 0..maxScore; arrivals follow a random order. It overwrites (it is not a submission) and does
+ * not touch Redis: drop the board's index afterwards (`DEL <prefix>:{board}:meta`, as the seed
+ * command does) and the next access rebuilds it from these rows.
  */
-export async function seedBoard(
-  redis: RedisClient,
-  keys: LeaderboardKeys,
-  options: SeedOptions,
-): Promise<void> {
-  const batch = options.batch ?? 1000;
-  const pipelineSize = options.pipelineSize ?? 50;
+export async function seedBoard(pg: Pool, options: SeedOptions): Promise<void> {
+  const batch = options.batch ?? 10_000;
   const maxScore = options.maxScore ?? 1_000_000;
-  const periods: Period[] = options.periods === false ? ['all'] : ['all', ...CALENDAR_PERIODS];
-  const boards = periods.map((period) => ({
-    key: keys.board(options.board, period, options.nowMs),
-    tie: tieBreakAt(period, options.nowMs, options.tieEpochMs),
-  }));
-  const players = shuffled(options.players);
-  const scoreAt = (k: number) =>
-    Math.floor(((k + Math.random()) * (maxScore + 1)) / options.players);
-  const inFlight: Array<Promise<void>> = [];
-  for (let first = 0; first < options.players; first += batch * pipelineSize) {
-    const scores = redis.pipeline();
-    const names = redis.pipeline();
-    const end = Math.min(options.players, first + batch * pipelineSize);
-    for (let from = first; from < end; from += batch) {
-      const to = Math.min(end, from + batch);
-      const numbers = Array.from({ length: to - from }, (_, i) => players[from + i] + 1);
-      const ids = numbers.map(seededPlayerId);
-      const values = ids.map((_, i) => scoreAt(from + i));
-      for (const { key, tie } of boards) {
-        scores.zadd(key, ...ids.flatMap((id, i) => [encodeScore(values[i], tie), id]));
-      }
-      if (options.names !== false) {
-        names.hset(
-          keys.names,
-          Object.fromEntries(ids.map((id, i) => [id, `Player ${numbers[i]}`])),
-        );
-      }
+  const periods = writePeriods(IMPLICIT_BOARD, options.nowMs, options.retentionMs).slice(
+    0,
+    options.periods === false ? 1 : undefined,
+  );
+  const claimed = await pg.query<{ epoch: string }>(
+    `INSERT INTO lb_boards (board) VALUES ($1)
+     ON CONFLICT (board) DO UPDATE SET updated_at = now() RETURNING epoch`,
+    [options.board],
+  );
+  const epoch = claimed.rows[0].epoch;
+  const order = shuffled(options.players);
+  for (let from = 0; from < options.players; from += batch) {
+    const to = Math.min(options.players, from + batch);
+    const numbers = Array.from({ length: to - from }, (_, i) => order[from + i] + 1);
+    const ids = numbers.map(seededPlayerId);
+    const scores = ids.map((_, i) =>
+      String(Math.floor(((from + i + Math.random()) * (maxScore + 1)) / options.players)),
+    );
+    const arrivals = ids.map((_, i) => String(from + i + 1));
+    for (const period of periods) {
+      await pg.query(
+        `INSERT INTO lb_scores (board, period, player, score, arrival, epoch, version, deleted, expires_at)
+         SELECT $1, $2, u.player, u.score, u.arrival, $3, u.arrival, false, $4
+         FROM unnest($5::text[], $6::bigint[], $7::bigint[]) AS u(player, score, arrival)
+         ON CONFLICT (board, period, player) DO UPDATE SET score = excluded.score,
+           arrival = excluded.arrival, epoch = excluded.epoch, version = excluded.version,
+           deleted = false, expires_at = excluded.expires_at`,
+        [
+          options.board,
+          period.name,
+          epoch,
+          period.expiresAtMs === null ? null : new Date(period.expiresAtMs).toISOString(),
+          ids,
+          scores,
+          arrivals,
+        ],
+      );
     }
-    // Separate pipelines: the names hash lives in another Cluster slot than the board.
-    const written = Promise.all([scores.exec(), names.exec()]).then((outcomes) => {
-      const failed = outcomes.flatMap((results) => results ?? []).find(([error]) => error);
-      if (failed?.[0]) throw failed[0];
-    });
-    // Awaited below; marked handled now so a failure while the other is awaited is not fatal.
-    written.catch(() => {});
-    inFlight.push(written);
-    if (inFlight.length >= 2) await inFlight.shift();
-  }
-  await Promise.all(inFlight);
-  for (const period of CALENDAR_PERIODS) {
-    if (!periods.includes(period)) continue;
-    const key = keys.board(options.board, period, options.nowMs);
-    await redis.pexpire(key, periodTtlMs(period, options.nowMs, options.retentionMs[period]));
+    if (options.names !== false) {
+      await pg.query(
+        `INSERT INTO lb_names (player, name) SELECT * FROM unnest($1::text[], $2::text[])
+         ON CONFLICT (player) DO UPDATE SET name = excluded.name, updated_at = now()`,
+        [ids, numbers.map((n) => `Player ${n}`)],
+      );
+    }
   }
 }

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { RedisClient } from '@redis-patterns/redis-core';
 import type { Entry } from './leaderboard-store';
-import type { Period } from './periods';
+import type { PeriodQuery } from './board-periods';
 
 /** Message on the changes channel that refreshes every board (a display name changed). */
 export const EVERY_BOARD = '*';
@@ -15,13 +15,13 @@ export interface TopStreamOptions {
   channel: string;
   /** Shortest gap between two reads (and sends) of one board's top 10. */
   intervalMs: number;
-  readTop: (board: string, period: Period) => Promise<Entry[]>;
+  readTop: (board: string, period: PeriodQuery | undefined) => Promise<Entry[]>;
   log: FastifyBaseLogger;
 }
 
 interface Group {
   board: string;
-  period: Period;
+  period: PeriodQuery | undefined;
   clients: Set<ServerResponse>;
   last: string;
   lastReadAt: number;
@@ -56,8 +56,13 @@ export class TopStream {
   }
 
   /** Adds an SSE client whose headers are sent; `initial` is the top 10 it gets first. */
-  add(board: string, period: Period, client: ServerResponse, initial: Entry[]): void {
-    const id = `${board}\n${period}`;
+  add(
+    board: string,
+    period: PeriodQuery | undefined,
+    client: ServerResponse,
+    initial: Entry[],
+  ): void {
+    const id = `${board}\n${period ?? ''}`;
     const data = JSON.stringify({ entries: initial });
     let group = this.groups.get(id);
     if (!group) {
