@@ -31,7 +31,12 @@ async function measure(redisUrl: string, run: Run): Promise<ScenarioResult> {
     logLevel: 'silent',
     redis: { url: redisUrl },
     keyPrefix: uniquePrefix('bench-chat'),
-    chat: { ...defaultChatConfig, rateLimitMax: 1_000_000, adapter: run.adapter },
+    chat: {
+      ...defaultChatConfig,
+      allowGuests: true,
+      rateLimitMax: 1_000_000,
+      adapter: run.adapter,
+    },
   };
   const replicas = await startReplicas(run.replicas, () => buildApp(config));
   const sockets: Socket[] = [];

@@ -1,4 +1,10 @@
-import { createService, registerRedis, type ServiceInstance } from '@redis-patterns/service-kit';
+import { join } from 'node:path';
+import {
+  createService,
+  postgresPlugin,
+  registerRedis,
+  type ServiceInstance,
+} from '@redis-patterns/service-kit';
 import { registerChat } from './chat/chat-server';
 import type { AppConfig } from './config';
 import messagesRoutes from './routes/messages';
@@ -14,6 +20,16 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
   });
   try {
     await registerRedis(app, { config: config.redis, readiness: 'required' });
+    if (config.database) {
+      await app.register(postgresPlugin, {
+        url: config.database.url,
+        poolSize: config.database.poolSize,
+        statementTimeoutMs: config.database.statementTimeoutMs,
+        migrationsDir: join(__dirname, '..', 'migrations'),
+        // Every send waits for its commit: without PostgreSQL nothing can be acknowledged.
+        critical: true,
+      });
+    }
     await registerChat(app, config);
     await app.register(messagesRoutes, config.chat);
     await app.register(pageRoutes);

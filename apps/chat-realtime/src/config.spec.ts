@@ -6,6 +6,22 @@ describe('chat-realtime config', () => {
     const config = configFromEnv(loadConfig(envSchema, {}));
     expect(config.chat).toEqual(defaultChatConfig);
     expect(config.keyPrefix).toBe('chat');
+    // Production configs never set it: guests stay off.
+    expect(config.chat.allowGuests).toBe(false);
+  });
+
+  it('reads the allowed origins and trusted proxies, naming a bad one', () => {
+    const config = configFromEnv(
+      loadConfig(envSchema, { ALLOWED_ORIGINS: 'https://chat.example', TRUST_PROXY: 'loopback' }),
+    );
+    expect(config.chat.allowedOrigins).toEqual(['https://chat.example']);
+    expect(config.chat.trustProxy).toEqual(['loopback']);
+    expect(() => configFromEnv(loadConfig(envSchema, { ALLOWED_ORIGINS: 'x' }))).toThrow(
+      /ALLOWED_ORIGINS/,
+    );
+    expect(() => configFromEnv(loadConfig(envSchema, { TRUST_PROXY: 'a b' }))).toThrow(
+      /TRUST_PROXY/,
+    );
   });
 
   it('reads transports, guests and the auth URL', () => {

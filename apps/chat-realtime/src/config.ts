@@ -1,6 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ConfigError, commonEnv, redisEnv, redisConfigOf } from '@redis-patterns/service-kit';
 import type { RedisConfig } from '@redis-patterns/redis-core';
+import { parseAllowedOrigins, type TrustProxy } from '@redis-patterns/service-kit';
+import { parseTrustProxy } from './chat/origin-policy';
 
 /** Every variable chat-realtime reads, with its default; `server.ts` validates the environment against it. */
 export const envSchema = Type.Object({
@@ -11,8 +13,26 @@ export const envSchema = Type.Object({
     pattern: '^(websocket|polling)(,(websocket|polling))*$',
     default: 'websocket',
   }),
-  /** Accept guests who only give a display name (no auth-session cookie). */
-  CHAT_ALLOW_GUESTS: Type.Boolean({ default: true }),
+  /** Accept guests who only give a display name (no auth-session cookie). Off unless set. */
+  CHAT_ALLOW_GUESTS: Type.Boolean({ default: false }),
+  /**
+   * Extra origins (`https://app.example.com`, comma list) whose pages may open a WebSocket
+   * besides the service's own host: auth-session's `ALLOWED_ORIGINS`, same rules.
+   */
+  ALLOWED_ORIGINS: Type.String({ default: '' }),
+  /**
+   * Proxies whose `X-Forwarded-Host` names the host the browser reached: `false`, `true` or a
+   * comma list of addresses/CIDRs/`loopback` (auth-session's `TRUST_PROXY`, same rules).
+   */
+  TRUST_PROXY: Type.String({ default: 'false' }),
+  /**
+   * PostgreSQL archive of acknowledged messages (history beyond Redis). Unset: no archive,
+   * history lives in Redis only.
+   */
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://\\S+$' })),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  /** Bound of each archive statement: a send waits at most this long for its commit. */
+  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 600000, default: 2000 }),
   /** Base URL of auth-session; the handshake calls `GET <AUTH_URL>/auth/me` with the cookie. */
   AUTH_URL: Type.String({ pattern: '^https?://\\S+$', default: 'http://127.0.0.1:3002' }),
   /** Deadline of the handshake's call to auth-session. */
@@ -23,9 +43,20 @@ export const envSchema = Type.Object({
   CHAT_HISTORY_LIMIT: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
   /** Largest catch-up a join with `lastSeenId` returns (the newest ones, flagged `truncated`). */
   CHAT_CATCHUP_LIMIT: Type.Integer({ minimum: 10, maximum: 10000, default: 1000 }),
-  /** Messages per socket per window before sends get a RATE_LIMITED error ack. */
+  /** Messages per user (all their sockets, every replica) per window; then RATE_LIMITED. */
   CHAT_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, maximum: 100000, default: 10 }),
   CHAT_RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, maximum: 3600000, default: 10000 }),
+  /** `typing` events per socket per window that are relayed; then RATE_LIMITED. */
+  CHAT_TYPING_RATE_MAX: Type.Integer({ minimum: 1, maximum: 100000, default: 5 }),
+  CHAT_TYPING_RATE_WINDOW_MS: Type.Integer({ minimum: 100, maximum: 3600000, default: 5000 }),
+  /** Rooms one socket may be in at once. */
+  CHAT_MAX_ROOMS_PER_SOCKET: Type.Integer({ minimum: 1, maximum: 10000, default: 50 }),
+  /** Rooms one user may be in at once, over all their sockets and replicas. */
+  CHAT_MAX_ROOMS_PER_USER: Type.Integer({ minimum: 1, maximum: 100000, default: 100 }),
+  /** Deadline of each command of the adapter's own Redis clients. */
+  CHAT_ADAPTER_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600000, default: 5000 }),
+  /** Most commands the adapter's publishing client holds unanswered; beyond, broadcasts to other replicas are dropped. */
+  CHAT_ADAPTER_MAX_PENDING: Type.Integer({ minimum: 10, maximum: 1000000, default: 10000 }),
   /** How often a replica refreshes its users' presence entries and rechecks each room. */
   CHAT_PRESENCE_HEARTBEAT_MS: Type.Integer({ minimum: 50, maximum: 600000, default: 5000 }),
   /** Lifetime of a presence entry not refreshed (a crashed replica's users vanish after it). */
@@ -34,6 +65,8 @@ export const envSchema = Type.Object({
   CHAT_DEDUPE_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 2592000, default: 86400 }),
   /** Overlap before `lastSeenId` / before a subscription loss that a resync re-reads. */
   CHAT_RESYNC_MARGIN_MS: Type.Integer({ minimum: 0, maximum: 600000, default: 2000 }),
+  /** How often a replica probes its adapter subscription (a probe not back by the next one is a gap). */
+  CHAT_SUBSCRIPTION_PROBE_MS: Type.Integer({ minimum: 50, maximum: 60000, default: 1000 }),
 });
 export type Env = Static<typeof envSchema>;
 
@@ -43,8 +76,12 @@ export type Transport = 'websocket' | 'polling';
 export interface ChatConfig {
   /** @default ['websocket'] */
   transports: Transport[];
-  /** @default true */
+  /** @default false */
   allowGuests: boolean;
+  /** Origins allowed besides the request's own host (`ALLOWED_ORIGINS`). @default [] */
+  allowedOrigins: string[];
+  /** Whose `X-Forwarded-Host` counts as the host (`TRUST_PROXY`). @default false */
+  trustProxy: TrustProxy;
   /** @default 'http://127.0.0.1:3002' */
   authUrl: string;
   /** @default 2000 */
@@ -59,6 +96,18 @@ export interface ChatConfig {
   rateLimitMax: number;
   /** @default 10000 */
   rateLimitWindowMs: number;
+  /** @default 5 */
+  typingRateMax: number;
+  /** @default 5000 */
+  typingRateWindowMs: number;
+  /** @default 50 */
+  maxRoomsPerSocket: number;
+  /** @default 100 */
+  maxRoomsPerUser: number;
+  /** @default 5000 */
+  adapterCommandTimeoutMs: number;
+  /** @default 10000 */
+  adapterMaxPending: number;
   /** @default 5000 */
   presenceHeartbeatMs: number;
   /** @default 15000 */
@@ -67,6 +116,8 @@ export interface ChatConfig {
   dedupeTtlSeconds: number;
   /** @default 2000 */
   resyncMarginMs: number;
+  /** @default 1000 */
+  subscriptionProbeMs: number;
   /**
    * `redis`: the Socket.IO Redis adapter, needed as soon as there are two replicas. `memory`:
    * Socket.IO's in-process adapter, correct for one instance only; the benchmark's ceiling. Not
@@ -84,11 +135,15 @@ export interface AppConfig {
   /** Prefix of every Redis key of this service. @default 'chat' */
   keyPrefix: string;
   chat: ChatConfig;
+  /** The archive; absent: history lives in Redis only. @default undefined */
+  database?: { url: string; poolSize: number; statementTimeoutMs: number };
 }
 
 export const defaultChatConfig: ChatConfig = {
   transports: ['websocket'],
-  allowGuests: true,
+  allowGuests: false,
+  allowedOrigins: [],
+  trustProxy: false,
   authUrl: 'http://127.0.0.1:3002',
   authTimeoutMs: 2000,
   streamMaxLen: 10000,
@@ -96,10 +151,17 @@ export const defaultChatConfig: ChatConfig = {
   catchupLimit: 1000,
   rateLimitMax: 10,
   rateLimitWindowMs: 10000,
+  typingRateMax: 5,
+  typingRateWindowMs: 5000,
+  maxRoomsPerSocket: 50,
+  maxRoomsPerUser: 100,
+  adapterCommandTimeoutMs: 5000,
+  adapterMaxPending: 10000,
   presenceHeartbeatMs: 5000,
   presenceTtlMs: 15000,
   dedupeTtlSeconds: 86400,
   resyncMarginMs: 2000,
+  subscriptionProbeMs: 1000,
 };
 
 export function configFromEnv(env: Env): AppConfig {
@@ -110,13 +172,34 @@ export function configFromEnv(env: Env): AppConfig {
       `CHAT_PRESENCE_TTL_MS must be at least twice CHAT_PRESENCE_HEARTBEAT_MS (${env.CHAT_PRESENCE_HEARTBEAT_MS})`,
     );
   }
+  let allowedOrigins: string[];
+  let trustProxy: TrustProxy;
+  try {
+    allowedOrigins = parseAllowedOrigins(env.ALLOWED_ORIGINS);
+  } catch (error) {
+    throw new ConfigError('ALLOWED_ORIGINS', (error as Error).message);
+  }
+  try {
+    trustProxy = parseTrustProxy(env.TRUST_PROXY);
+  } catch (error) {
+    throw new ConfigError('TRUST_PROXY', (error as Error).message);
+  }
   return {
     logLevel: env.LOG_LEVEL,
     redis: redisConfigOf(env, 'chat-realtime'),
     keyPrefix: env.REDIS_KEY_PREFIX,
+    database: env.DATABASE_URL
+      ? {
+          url: env.DATABASE_URL,
+          poolSize: env.DATABASE_POOL_SIZE,
+          statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+        }
+      : undefined,
     chat: {
       transports: [...new Set(env.CHAT_TRANSPORTS.split(',') as Transport[])],
       allowGuests: env.CHAT_ALLOW_GUESTS,
+      allowedOrigins,
+      trustProxy,
       authUrl: env.AUTH_URL.replace(/\/+$/, ''),
       authTimeoutMs: env.AUTH_TIMEOUT_MS,
       streamMaxLen: env.CHAT_STREAM_MAXLEN,
@@ -124,10 +207,17 @@ export function configFromEnv(env: Env): AppConfig {
       catchupLimit: env.CHAT_CATCHUP_LIMIT,
       rateLimitMax: env.CHAT_RATE_LIMIT_MAX,
       rateLimitWindowMs: env.CHAT_RATE_LIMIT_WINDOW_MS,
+      typingRateMax: env.CHAT_TYPING_RATE_MAX,
+      typingRateWindowMs: env.CHAT_TYPING_RATE_WINDOW_MS,
+      maxRoomsPerSocket: env.CHAT_MAX_ROOMS_PER_SOCKET,
+      maxRoomsPerUser: env.CHAT_MAX_ROOMS_PER_USER,
+      adapterCommandTimeoutMs: env.CHAT_ADAPTER_COMMAND_TIMEOUT_MS,
+      adapterMaxPending: env.CHAT_ADAPTER_MAX_PENDING,
       presenceHeartbeatMs: env.CHAT_PRESENCE_HEARTBEAT_MS,
       presenceTtlMs: env.CHAT_PRESENCE_TTL_MS,
       dedupeTtlSeconds: env.CHAT_DEDUPE_TTL_SECONDS,
       resyncMarginMs: env.CHAT_RESYNC_MARGIN_MS,
+      subscriptionProbeMs: env.CHAT_SUBSCRIPTION_PROBE_MS,
     },
   };
 }

@@ -2,11 +2,15 @@ import {
   startRedis,
   startReplicas,
   startServiceProcess,
+  startTopology,
+  topologiesUnderTest,
   uniquePrefix,
   type RedisServer,
+  type RedisTopology,
   type Replicas,
   type ServiceProcess,
 } from '@redis-patterns/testkit';
+import type { RedisConfig } from '@redis-patterns/redis-core';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
 import { buildApp } from '../src/app';
 import { compareStreamIds } from '../src/chat/stream-id';
@@ -14,6 +18,9 @@ import {
   ChatClient,
   SOURCE_NODE_OPTIONS,
   SOURCE_SERVER,
+  adminCommand,
+  redisOf,
+  replicasOf,
   sleep,
   testConfig,
   waitFor,
@@ -23,70 +30,117 @@ import {
 
 jest.setTimeout(60000);
 
-describe('chat-realtime while Redis stalls or restarts', () => {
-  let redis: RedisServer;
-  let replicas: Replicas<ServiceInstance>;
-  const clients: ChatClient[] = [];
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown) => unhandled.push(reason);
-
+/**
+ * Redis from `redis.start()`, three in-process replicas on it, and clients that each know all
+ * three, in turn; all stopped in reverse order after the block.
+ */
+function chatReplicas(redis: { start(): Promise<RedisConfig>; stop(): Promise<void> }) {
+  const state = {
+    replicas: undefined as unknown as Replicas<ServiceInstance>,
+    clients: [] as ChatClient[],
+    unhandled: [] as unknown[],
+  };
+  const onUnhandled = (reason: unknown) => state.unhandled.push(reason);
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
-    redis = await startRedis({ faults: true });
+    const config = await redis.start();
     const prefix = uniquePrefix('chat');
-    replicas = await startReplicas(3, () =>
-      buildApp(testConfig(redis.url, prefix, { rateLimitMax: 1000 })),
+    state.replicas = await startReplicas(3, () =>
+      buildApp(testConfig(config, prefix, { rateLimitMax: 1000 })),
     );
-  });
+  }, 60000);
   afterAll(async () => {
-    for (const c of clients) c.close();
-    await redis?.resume().catch(() => {});
-    await replicas?.close();
-    await redis?.stop();
+    for (const c of state.clients) c.close();
+    await state.replicas?.close();
+    await redis.stop();
     process.off('unhandledRejection', onUnhandled);
   });
-
-  async function members(room: string): Promise<ChatClient[]> {
+  const members = async (room: string): Promise<ChatClient[]> => {
     const list = await Promise.all(
       [0, 1, 2].map((i) => {
-        const urls = [0, 1, 2].map((n) => replicas.url(i + n));
+        const urls = [0, 1, 2].map((n) => state.replicas.url(i + n));
         const c = new ChatClient(urls, { name: `m${i}` });
-        clients.push(c);
+        state.clients.push(c);
         return c.connect();
       }),
     );
     await Promise.all(list.map((c) => c.join(room)));
     return list;
-  }
+  };
+  return { state, members };
+}
 
-  it('Redis SIGSTOPped while sending: sends fail or succeed; afterwards every member has every acked message, in order, once', async () => {
+/** Sends from `sender` every 50 ms until stopped, recording what was acked and what failed. */
+function sendLoop(sender: ChatClient, room: string, tag: string) {
+  const acked: string[] = [];
+  const failed: string[] = [];
+  let running = true;
+  const done = (async () => {
+    for (let n = 0; running; n += 1) {
+      const clientMsgId = `${tag}-${n}`;
+      const started = Date.now();
+      const reply = await sender.send(room, `message ${n}`, clientMsgId);
+      if ('id' in reply) acked.push(reply.id);
+      else {
+        expect((reply as ErrorReply).error.code).toBe('UNAVAILABLE');
+        // Error acks come within the command timeout (500 ms) plus slack, never hang.
+        expect(Date.now() - started).toBeLessThan(2500);
+        failed.push(clientMsgId);
+      }
+      await sleep(50);
+    }
+  })();
+  return {
+    acked,
+    failed,
+    stop: async () => {
+      running = false;
+      await done;
+    },
+  };
+}
+
+/** Every member gets every id, none live twice, and live messages arrive in stream order. */
+async function expectEveryMemberHas(members: ChatClient[], room: string, ids: string[]) {
+  const expected = [...new Set(ids)];
+  for (const c of members) {
+    await waitFor(`member ${c.user?.username} to have every acked message`, () =>
+      expected.every((id) => c.messages.get(room)?.has(id)),
+    );
+  }
+  for (const c of members) {
+    expect(c.extraDeliveries).toEqual([]);
+    const live = c.deliveries.filter((m) => m.room === room).map((m) => m.id);
+    expect([...live].sort(compareStreamIds)).toEqual(live);
+  }
+}
+
+describe.each(topologiesUnderTest())('chat-realtime while Redis stalls on %s', (kind) => {
+  let topology: RedisTopology;
+  // The real command timeout; failure detection (5 s) longer than the stalls below, so they
+  // stay stalls and do not become failovers (chat-failover.test.ts does those).
+  const { state, members } = chatReplicas({
+    start: async () => {
+      topology = await startTopology(kind, { failureDetectionMs: 5000 });
+      return redisOf(topology, 500);
+    },
+    stop: async () => {
+      await Promise.all(topology?.servers.map((server) => server.resume().catch(() => {})) ?? []);
+      await topology?.stop();
+    },
+  });
+
+  it("the room's master SIGSTOPped 3 s while sending: sends fail or succeed; afterwards every member has every acked message, in order, once", async () => {
     const room = 'stall';
     const [sender, ...others] = await members(room);
-    const acked: string[] = [];
-    const failed: string[] = [];
-    let stop = false;
-    const sending = (async () => {
-      for (let n = 0; !stop; n += 1) {
-        const clientMsgId = `stall-${n}`;
-        const started = Date.now();
-        const reply = await sender.send(room, `message ${n}`, clientMsgId);
-        if ('id' in reply) acked.push(reply.id);
-        else {
-          expect((reply as ErrorReply).error.code).toBe('UNAVAILABLE');
-          // Error acks come within the command timeout (500 ms) plus slack, never hang.
-          expect(Date.now() - started).toBeLessThan(2500);
-          failed.push(clientMsgId);
-        }
-        await sleep(50);
-      }
-    })();
+    const { acked, failed, stop } = sendLoop(sender, room, 'stall');
     await sleep(600);
-    await redis.pause();
+    const master = await topology.master(`{${room}}`);
+    await master.pause();
     await sleep(3000);
-    await redis.resume();
+    await master.resume();
     await sleep(800);
-    stop = true;
-    await sending;
+    await stop();
     expect(failed.length).toBeGreaterThan(0);
     expect(acked.length).toBeGreaterThan(5);
 
@@ -96,30 +150,92 @@ describe('chat-realtime while Redis stalls or restarts', () => {
       expect(reply.id).toBeDefined();
       acked.push(reply.id);
     }
-    const expected = [...new Set(acked)];
-    for (const c of [sender, ...others]) {
-      await waitFor(`member ${c.user?.username} to have every acked message`, () =>
-        expected.every((id) => c.messages.get(room)?.has(id)),
-      );
-    }
-    for (const c of [sender, ...others]) {
-      const live = c.deliveries.map((m) => m.id);
-      expect(new Set(live).size).toBe(live.length);
-      const ordered = c.ordered(room).map((m) => m.id);
-      expect(ordered).toEqual(expect.arrayContaining(expected));
-      // Live deliveries from one sender arrive in stream order.
-      expect([...live].sort(compareStreamIds)).toEqual(live);
-    }
-    expect(unhandled).toEqual([]);
+    await expectEveryMemberHas([sender, ...others], room, acked);
+    const history = await fetch(`${state.replicas.url(2)}/rooms/${room}/messages?limit=200`).then(
+      (r) => r.json() as Promise<{ messages: Array<{ id: string }> }>,
+    );
+    expect(history.messages.map((m) => m.id)).toEqual([...new Set(acked)].sort(compareStreamIds));
+    expect(state.unhandled).toEqual([]);
   });
 
-  it('Redis restarted: broadcasts while it is down do not crash, and every replica tells its clients to resync', async () => {
+  it('an append no replica confirms in time is an error ack and is not broadcast; its resend is acked once and members catch it up', async () => {
+    if (!topology.hasReplicas) return;
+    const room = 'unreplicated';
+    const [sender, ...others] = await members(room);
+    const replicas = await replicasOf(topology, `{${room}}`);
+    expect(replicas.length).toBeGreaterThan(0);
+    await Promise.all(replicas.map((server) => server.pause()));
+    let reply: SendReply | ErrorReply;
+    const started = Date.now();
+    try {
+      reply = await sender.send(room, 'on the master only', 'unreplicated-1');
+    } finally {
+      await Promise.all(replicas.map((server) => server.resume()));
+    }
+    expect(reply).toMatchObject({ error: { code: 'UNAVAILABLE' } });
+    // The replica wait (80% of the 500 ms command timeout) bounds it.
+    expect(Date.now() - started).toBeLessThan(1500);
+
+    const fence = (await sender.send(room, 'fence', 'unreplicated-fence')) as SendReply;
+    expect(fence.id).toBeDefined();
+    await waitFor('the fence everywhere', () =>
+      others.every((c) => c.messages.get(room)?.has(fence.id)),
+    );
+    await Promise.all(others.map((c) => c.fence()));
+    for (const c of others) expect(c.deliveries.map((m) => m.text)).toEqual(['fence']);
+
+    // The first attempt is on the master: the resend acknowledges that one, once, now that a
+    // replica has it, and members are told to re-read.
+    const again = (await sender.send(room, 'on the master only', 'unreplicated-1')) as SendReply;
+    expect(again).toMatchObject({ duplicate: true });
+    await expectEveryMemberHas([sender, ...others], room, [again.id, fence.id]);
+    const history = await fetch(`${state.replicas.url(1)}/rooms/${room}/messages`).then(
+      (r) => r.json() as Promise<{ messages: Array<{ text: string }> }>,
+    );
+    expect(history.messages.map((m) => m.text)).toEqual(['on the master only', 'fence']);
+  });
+
+  it('subscriptions dropped on every node while sending: every member is told to resync and misses nothing', async () => {
+    const room = 'subkill';
+    const list = await members(room);
+    const { acked, stop } = sendLoop(list[0], room, 'subkill');
+    await sleep(500);
+    const before = list.map((c) => c.resyncs);
+    for (const server of topology.servers) {
+      await adminCommand(server, 'CLIENT', 'KILL', 'TYPE', 'pubsub');
+    }
+    await waitFor('every member to be told to resync', () =>
+      list.every((c, i) => c.resyncs > before[i]),
+    );
+    await sleep(300);
+    await stop();
+    expect(acked.length).toBeGreaterThan(5);
+    await expectEveryMemberHas(list, room, acked);
+    expect(state.unhandled).toEqual([]);
+  });
+});
+
+describe('chat-realtime when a standalone Redis restarts empty', () => {
+  let redis: RedisServer;
+  const { state, members } = chatReplicas({
+    start: async () => {
+      redis = await startRedis({ faults: true });
+      return { url: redis.url };
+    },
+    stop: async () => redis?.stop(),
+  });
+
+  it('broadcasts while it is down do not crash, and every replica tells its clients to resync', async () => {
     const room = 'restart';
     const list = await members(room);
+    const kept = (await list[0].send(room, 'before the wipe')) as SendReply;
+    await waitFor('the first message everywhere', () =>
+      list.every((c) => c.floor(room) === 1 && c.messages.get(room)?.has(kept.id)),
+    );
     await redis.kill();
     // A broadcast through the adapter while its Redis is down (typing goes through no store).
     for (const c of list) c.socket.emit('typing', { room });
-    replicas.apps[0].io.to(room).emit('presence', { room, users: [] });
+    state.replicas.apps[0].io.to(room).emit('presence', { room, users: [] });
     const failedSend = await list[0].send(room, 'while down');
     expect(failedSend).toMatchObject({ error: { code: 'UNAVAILABLE' } });
     await sleep(1000);
@@ -137,7 +253,12 @@ describe('chat-realtime while Redis stalls or restarts', () => {
         () => c.messages.get(room)?.has(reply.id) === true,
       );
     }
-    expect(unhandled).toEqual([]);
+    // The history was lost: every client's recovery says so (never recovered: true from the
+    // old numbering), and the new numbering starts again at 1 under a new epoch.
+    for (const c of list) {
+      await waitFor('recovered: false', () => c.unrecovered > 0 && c.floor(room) === 1);
+    }
+    expect(state.unhandled).toEqual([]);
   });
 });
 
@@ -160,6 +281,7 @@ describe('a chat-realtime process and a Redis outage', () => {
       NODE_OPTIONS: SOURCE_NODE_OPTIONS,
       REDIS_URL: redis.url,
       REDIS_KEY_PREFIX: uniquePrefix('chat'),
+      CHAT_ALLOW_GUESTS: 'true',
     });
     client = new ChatClient([service.url], { name: 'solo', reconnect: false });
     await client.connect();

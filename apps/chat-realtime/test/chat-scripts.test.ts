@@ -1,27 +1,34 @@
 import {
+  ReplicaAckError,
   closeRedis,
   createRedis,
   waitForReady,
   type RedisClient,
 } from '@redis-patterns/redis-core';
-import { startRedis, uniquePrefix, type RedisServer } from '@redis-patterns/testkit';
+import {
+  startTopology,
+  topologiesUnderTest,
+  uniquePrefix,
+  type RedisTopology,
+} from '@redis-patterns/testkit';
 import { createChatKeys } from '../src/chat/chat-keys';
 import { MessageStore } from '../src/chat/message-store';
 import { PresenceStore, presenceMember } from '../src/chat/presence';
-import { sleep } from './chat-harness';
+import { UserLimits } from '../src/chat/user-limits';
+import { redisOf, replicasOf, sleep } from './chat-harness';
 
-describe('chat Lua scripts against a real Redis', () => {
-  let redis: RedisServer;
+describe.each(topologiesUnderTest())('chat Lua scripts on %s', (kind) => {
+  let topology: RedisTopology;
   let client: RedisClient;
 
   beforeAll(async () => {
-    redis = await startRedis();
-    client = createRedis({ url: redis.url });
+    topology = await startTopology(kind);
+    client = createRedis(redisOf(topology));
     await waitForReady(client, 5000);
-  });
+  }, 60000);
   afterAll(async () => {
-    await closeRedis(client);
-    await redis.stop();
+    if (client) await closeRedis(client);
+    await topology?.stop();
   });
 
   const ada = { id: 'user:1', username: 'Ada' };
@@ -69,6 +76,39 @@ describe('chat Lua scripts against a real Redis', () => {
       const truncated = await store.after('cap', page[0].id, 1);
       expect(truncated).toEqual({ messages: page.slice(2), truncated: true });
     });
+
+    it('acknowledges a resend only once a replica holds the message it points to', async () => {
+      if (!topology.hasReplicas) return;
+      const keys = createChatKeys(uniquePrefix('chat'));
+      const options = { maxLen: 1000, dedupeTtlSeconds: 60, resyncMarginMs: 0 };
+      const store = new MessageStore(client, keys, options);
+      // The resend comes over another connection (the user reconnected to another replica),
+      // which has written nothing yet: a resend that wrote nothing would let WAIT count that
+      // connection's offset and acknowledge a message no replica holds.
+      const other = createRedis(redisOf(topology));
+      try {
+        await waitForReady(other, 5000);
+        const otherStore = new MessageStore(other, keys, options);
+        await other.get(keys.messages('acked'));
+        const replicas = await replicasOf(topology, keys.messages('acked'));
+        await Promise.all(replicas.map((server) => server.pause()));
+        let first: unknown;
+        let resend: unknown;
+        try {
+          first = await store.append('acked', ada, 'on the master', 'a-1').catch((e) => e);
+          resend = await otherStore.append('acked', ada, 'on the master', 'a-1').catch((e) => e);
+        } finally {
+          await Promise.all(replicas.map((server) => server.resume()));
+        }
+        expect(first).toBeInstanceOf(ReplicaAckError);
+        expect(resend).toBeInstanceOf(ReplicaAckError);
+        const settled = await otherStore.append('acked', ada, 'on the master', 'a-1');
+        expect(settled.duplicate).toBe(true);
+        expect(await client.xlen(keys.messages('acked'))).toBe(1);
+      } finally {
+        await closeRedis(other);
+      }
+    });
   });
 
   describe('presence-update-1', () => {
@@ -95,6 +135,140 @@ describe('chat Lua scripts against a real Redis', () => {
       await presence.update('t', [presenceMember('r1', ada), presenceMember('r2', ada)]);
       expect(await presence.update('t', [], [presenceMember('r1', ada)])).toEqual([ada]);
       expect(await presence.update('t', [], [presenceMember('r2', ada)])).toEqual([]);
+    });
+  });
+
+  describe('room numbering', () => {
+    const store = (prefix: string, maxLen = 1000) =>
+      new MessageStore(client, createChatKeys(prefix), {
+        maxLen,
+        dedupeTtlSeconds: 60,
+        resyncMarginMs: 0,
+      });
+
+    it('append-message-4.lua: offsets are gapless under 50 concurrent senders', async () => {
+      const messages = store(uniquePrefix('chat'));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, n) => messages.append('num', ada, `m${n}`, `c-${n}`)),
+      );
+      const offsets = results.map((r) => r.message.offset).sort((a, b) => a - b);
+      expect(offsets).toEqual(Array.from({ length: 50 }, (_, n) => n + 1));
+      expect(new Set(results.map((r) => r.epoch)).size).toBe(1);
+      // Stream order is offset order; a resend answers the first offset and takes none.
+      const read = await messages.read('num', undefined, 1000, 100);
+      expect(read.messages.map((m) => m.offset)).toEqual(offsets);
+      const again = await messages.append('num', ada, 'm7', 'c-7');
+      expect(again).toMatchObject({
+        duplicate: true,
+        message: { offset: results[7].message.offset },
+      });
+      expect((await messages.read('num', undefined, 1000, 100)).offset).toBe(50);
+    });
+
+    it('read-room-3.lua: recovers every missed message or says recovered false', async () => {
+      const prefix = uniquePrefix('chat');
+      const messages = store(prefix, 100);
+      // A join before the first message already fixes the epoch the messages are numbered in.
+      const empty = await messages.read('rec', undefined, 50, 10);
+      expect(empty).toMatchObject({ offset: 0, recovered: false, messages: [] });
+      for (let n = 0; n < 30; n += 1) await messages.append('rec', ada, `m${n + 1}`, `c-${n}`);
+      const { epoch } = empty;
+      const from = (offset: number, e = epoch) =>
+        messages.read('rec', { epoch: e, offset }, 50, 10);
+
+      const missed = await from(12);
+      expect(missed.recovered).toBe(true);
+      expect(missed.messages.map((m) => m.offset)).toEqual(
+        Array.from({ length: 18 }, (_, n) => n + 13),
+      );
+      expect(await from(30)).toMatchObject({ recovered: true, messages: [], offset: 30 });
+      const fresh = await from(0);
+      expect(fresh.recovered).toBe(true);
+      expect(fresh.messages).toHaveLength(30);
+      // Never a partial answer: another epoch, an offset the room never reached, too many.
+      for (const read of [await from(12, 'other'), await from(31)]) {
+        expect(read.recovered).toBe(false);
+        expect(read.messages.map((m) => m.offset)).toEqual(
+          Array.from({ length: 10 }, (_, n) => n + 21),
+        );
+      }
+      expect((await messages.read('rec', { epoch, offset: 12 }, 17, 10)).recovered).toBe(false);
+      // Trimmed by the stream cap: the oldest are gone, so recovering from before them fails.
+      for (let n = 30; n < 400; n += 1) await messages.append('rec', ada, `m${n + 1}`, `c-${n}`);
+      const length = await client.xlen(createChatKeys(prefix).messages('rec'));
+      expect(length).toBeLessThan(400);
+      expect((await messages.read('rec', { epoch, offset: 5 }, 1000, 10)).recovered).toBe(false);
+      expect((await messages.read('rec', { epoch, offset: 395 }, 1000, 10)).recovered).toBe(true);
+    });
+
+    it('renews the epoch only when the numbering is lost', async () => {
+      const prefix = uniquePrefix('chat');
+      const keys = createChatKeys(prefix);
+      const messages = store(prefix);
+      const first = await messages.append('wipe', ada, 'one', 'c-1');
+      expect((await messages.read('wipe', undefined, 10, 10)).epoch).toBe(first.epoch);
+      // Redis restarted empty, as far as this room goes.
+      await Promise.all(
+        [keys.messages('wipe'), keys.offset('wipe'), keys.epoch('wipe')].map((k) => client.del(k)),
+      );
+      const after = await messages.read('wipe', { epoch: first.epoch, offset: 1 }, 10, 10);
+      expect(after.recovered).toBe(false);
+      expect(after.epoch).not.toBe(first.epoch);
+      const next = await messages.append('wipe', ada, 'two', 'c-2');
+      expect(next).toMatchObject({ epoch: after.epoch, message: { offset: 1 } });
+    });
+  });
+
+  describe('user limits', () => {
+    it('user-rate-1.lua: 60 concurrent takes of one user over 3 connections take exactly max', async () => {
+      const keys = createChatKeys(uniquePrefix('chat'));
+      const others = [createRedis(redisOf(topology)), createRedis(redisOf(topology))];
+      try {
+        await Promise.all(others.map((c) => waitForReady(c, 5000)));
+        const connections = [client, ...others];
+        const options = { messageMax: 7, messageWindowMs: 1500, roomsPerUser: 1, roomTtlMs: 1000 };
+        const results = await Promise.all(
+          Array.from({ length: 60 }, (_, n) =>
+            new UserLimits(connections[n % 3], keys, options).takeMessage('user:1'),
+          ),
+        );
+        expect(results.filter((wait) => wait === 0)).toHaveLength(7);
+        for (const wait of results.filter((w) => w > 0)) expect(wait).toBeLessThanOrEqual(1500);
+        // Another user has a budget of their own; the window slides.
+        const limits = new UserLimits(client, keys, options);
+        expect(await limits.takeMessage('user:2')).toBe(0);
+        await sleep(1600);
+        expect(await limits.takeMessage('user:1')).toBe(0);
+      } finally {
+        await Promise.all(others.map((c) => closeRedis(c)));
+      }
+    });
+
+    it('user-rooms-1.lua: concurrent joins of one user across replicas stop at the cap', async () => {
+      const keys = createChatKeys(uniquePrefix('chat'));
+      const limits = new UserLimits(client, keys, {
+        messageMax: 1,
+        messageWindowMs: 1000,
+        roomsPerUser: 5,
+        roomTtlMs: 1000,
+      });
+      const admitted = await Promise.all(
+        Array.from({ length: 30 }, (_, n) => limits.admitRoom('user:1', `r${n}`)),
+      );
+      expect(admitted.filter(Boolean)).toHaveLength(5);
+      const held = admitted.flatMap((ok, n) => (ok ? [`r${n}`] : []));
+      // A room already held is admitted again; a sixth is not; leaving frees one.
+      expect(await limits.admitRoom('user:1', held[0])).toBe(true);
+      expect(await limits.admitRoom('user:1', 'extra')).toBe(false);
+      await limits.leaveRoom('user:1', held[0]);
+      expect(await limits.admitRoom('user:1', 'extra')).toBe(true);
+      // Refreshed entries keep counting; entries nobody refreshes expire.
+      await sleep(600);
+      await limits.refreshRooms('user:1', ['extra']);
+      await sleep(600);
+      await limits.refreshRooms('user:1', []);
+      expect(await client.zrange(keys.userRooms('user:1'), 0, -1)).toEqual(['extra']);
+      expect(await limits.admitRoom('user:1', 'again')).toBe(true);
     });
   });
 });

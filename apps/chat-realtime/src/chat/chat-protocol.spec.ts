@@ -26,7 +26,8 @@ describe('chat protocol validation', () => {
     const ok = { room: 'r', text: 'hi', clientMsgId: 'c-1' };
     expect(parseSend(ok)).toEqual(ok);
     expect(parseSend({ ...ok, text: 'x'.repeat(2000) })).toEqual({ ...ok, text: 'x'.repeat(2000) });
-    for (const text of ['', '   ', 'x'.repeat(2001), 5]) {
+    expect(parseSend({ ...ok, text: 'two\nlines\tand a tab\r\n' })).toMatchObject({ room: 'r' });
+    for (const text of ['', '   ', 'x'.repeat(2001), 5, 'a\u0000b', 'a\u001bb', 'a\u007fb']) {
       expect(parseSend({ ...ok, text })).toEqual({
         error: expect.objectContaining({ code: 'INVALID_TEXT' }),
       });

@@ -32,6 +32,9 @@ export interface IdentityRequest {
 
 const GUEST_ID = /^[A-Za-z0-9_-]{8,64}$/;
 
+/** What every guest's display name ends with. */
+export const GUEST_SUFFIX = ' (guest)';
+
 interface MeBody {
   user?: { id?: unknown; username?: unknown };
 }
@@ -67,7 +70,9 @@ export async function resolveIdentity(
     typeof request.guestId === 'string' && GUEST_ID.test(request.guestId)
       ? request.guestId
       : randomBytes(9).toString('base64url');
-  return { id: `guest:${guestId}`, username };
+  // Marked so that nobody mistakes a guest for a registered user: auth-session usernames are
+  // [A-Za-z0-9_.-] only, so a name with this suffix can never equal one.
+  return { id: `guest:${guestId}`, username: `${username}${GUEST_SUFFIX}` };
 }
 
 /** The session's user, or undefined when auth-session says 401 (no or expired session). */

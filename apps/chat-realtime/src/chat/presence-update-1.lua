@@ -13,6 +13,8 @@
   Invariant: an entry not refreshed within its lifetime is never returned, whatever happened to
   the replica that wrote it; expiry uses the Redis clock, so replica clocks do not matter. The
   key itself expires with its newest entry, so an abandoned room leaves nothing behind.
+
+  Proof: test/chat-scripts.test.ts "keeps a user present while any replica still holds a tab of theirs"
 ]]
 local ttl = tonumber(ARGV[1])
 local adds = tonumber(ARGV[2])

@@ -1,4 +1,11 @@
-import { catchupStart, compareStreamIds, isStreamId, streamIdAt, streamIdTime } from './stream-id';
+import {
+  catchupStart,
+  compareStreamIds,
+  isStreamId,
+  isZeroStreamId,
+  streamIdAt,
+  streamIdTime,
+} from './stream-id';
 
 describe('stream ids', () => {
   it('recognises <ms>-<seq> only', () => {
@@ -6,6 +13,16 @@ describe('stream ids', () => {
     expect(isStreamId('1700000000000')).toBe(false);
     expect(isStreamId('a-1')).toBe(false);
     expect(isStreamId('(1-0')).toBe(false);
+  });
+
+  it('refuses ids Redis would refuse: past 2^64 - 1, or beyond an exact millisecond number', () => {
+    expect(isStreamId('999999999999999-9999999999999999999')).toBe(true);
+    expect(isStreamId('18446744073709551616-0')).toBe(false);
+    expect(isStreamId('1-18446744073709551616')).toBe(false);
+    expect(isStreamId('1000000000000000-0')).toBe(false);
+    expect(isZeroStreamId('0-0')).toBe(true);
+    expect(isZeroStreamId('000-00')).toBe(true);
+    expect(isZeroStreamId('0-1')).toBe(false);
   });
 
   it('orders numerically, not as strings', () => {

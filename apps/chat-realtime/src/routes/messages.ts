@@ -1,7 +1,14 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { DomainError, ErrorBody, unavailable } from '@redis-patterns/service-kit';
+import { isRedisUnavailable } from '@redis-patterns/redis-core';
+import {
+  DomainError,
+  ErrorBody,
+  isDatabaseUnavailable,
+  unavailable,
+} from '@redis-patterns/service-kit';
 import { ROOM_PATTERN } from '../chat/chat-protocol';
 import { IdentityError, resolveIdentity, type IdentityOptions } from '../chat/identity';
+import { isZeroStreamId, STREAM_ID_PATTERN } from '../chat/stream-id';
 
 const ChatUserSchema = Type.Object({ id: Type.String(), username: Type.String() });
 const ChatMessageSchema = Type.Object({
@@ -10,6 +17,11 @@ const ChatMessageSchema = Type.Object({
   user: ChatUserSchema,
   text: Type.String(),
   ts: Type.Integer({ description: 'Stored at, ms since the epoch (Redis clock)' }),
+  offset: Type.Integer({
+    description:
+      "Its place in the room's numbering (1, 2, 3, ... without gaps; 0 if stored before)",
+  }),
+  clientMsgId: Type.String({ description: "The sender's id for this send" }),
 });
 const HistoryPage = Type.Object({
   messages: Type.Array(ChatMessageSchema, { description: 'Oldest first' }),
@@ -32,7 +44,10 @@ const messagesRoutes: FastifyPluginAsyncTypebox<IdentityOptions> = async (app, i
         params: Type.Object({ room: Type.String({ pattern: ROOM_PATTERN }) }),
         querystring: Type.Object({
           before: Type.Optional(
-            Type.String({ pattern: '^\\d{1,20}-\\d{1,20}$', description: 'Exclusive upper id' }),
+            Type.String({
+              pattern: STREAM_ID_PATTERN,
+              description: 'Exclusive upper id, a message id after 0-0',
+            }),
           ),
           limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
         }),
@@ -45,6 +60,10 @@ const messagesRoutes: FastifyPluginAsyncTypebox<IdentityOptions> = async (app, i
       },
     },
     async (request) => {
+      // Redis refuses an interval ending before 0-0; that is the client's mistake, not an outage.
+      if (request.query.before !== undefined && isZeroStreamId(request.query.before)) {
+        throw new DomainError(400, 'VALIDATION_ERROR', 'querystring/before must be after 0-0');
+      }
       if (!identity.allowGuests) {
         try {
           await resolveIdentity({ cookie: request.headers.cookie }, identity);
@@ -60,7 +79,14 @@ const messagesRoutes: FastifyPluginAsyncTypebox<IdentityOptions> = async (app, i
       let messages;
       try {
         messages = await app.messages.before(room, before, limit);
-      } catch {
+      } catch (error) {
+        if (isDatabaseUnavailable(error)) {
+          throw unavailable(
+            'DATABASE_UNAVAILABLE',
+            'the message archive is unavailable; retry shortly',
+          );
+        }
+        if (!isRedisUnavailable(error)) throw error;
         throw unavailable('REDIS_UNAVAILABLE', 'the message store is unavailable; retry shortly');
       }
       return { messages, nextBefore: messages.length === limit ? messages[0].id : null };
