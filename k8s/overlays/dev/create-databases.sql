@@ -2,3 +2,5 @@
 CREATE DATABASE product_api_cache;
 CREATE DATABASE auth_session;
 CREATE DATABASE inventory_lock;
+CREATE DATABASE game_leaderboard;
+CREATE DATABASE chat_realtime;

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '@redis-patterns/service-kit';
 import type { K8sObject } from './render';
 import { isDeployableApp, serviceEnv, type ServiceEnv } from './repo';
@@ -50,7 +53,7 @@ interface PodSpec {
   containers: Container[];
   terminationGracePeriodSeconds?: number;
   securityContext?: { runAsNonRoot?: boolean; seccompProfile?: { type?: string } };
-  volumes?: { name: string; emptyDir?: object }[];
+  volumes?: { name: string; emptyDir?: object; configMap?: { name: string } }[];
 }
 
 interface Deployment extends K8sObject {
@@ -146,6 +149,46 @@ function preStopSeconds(container: Container): number | undefined {
  * are exactly ones its envSchema knows (required ones present, values valid), port and probe
  * paths match, shutdown timing is consistent, and the pod is locked down. Returns the problems.
  */
+/**
+ * A variable that names a file in a volume mounted from a ConfigMap (the gateway's policies and
+ * key registry) gets the ConfigMap's content, written to a scratch file, so that the service's
+ * own config code reads exactly what the pod would. A path into a ConfigMap that has no such key
+ * is a problem: the pod would not start.
+ */
+function withMountedFiles(
+  env: Record<string, string>,
+  pod: Deployment['spec']['template']['spec'],
+  container: Container,
+  objects: K8sObject[],
+  where: string,
+  problems: string[],
+): Record<string, string> {
+  const out = { ...env };
+  for (const [name, value] of Object.entries(env)) {
+    if (!value.startsWith('/')) continue;
+    const mount = (container.volumeMounts ?? []).find((m) =>
+      value.startsWith(`${m.mountPath.replace(/\/$/, '')}/`),
+    );
+    const volume = pod?.volumes?.find((v) => v.name === mount?.name);
+    if (!mount || !volume?.configMap) continue;
+    const key = value.slice(mount.mountPath.replace(/\/$/, '').length + 1);
+    const configMap = objects.find(
+      (o) => o.kind === 'ConfigMap' && o.metadata?.name === volume.configMap?.name,
+    ) as { data?: Record<string, string> } | undefined;
+    const content = configMap?.data?.[key];
+    if (content === undefined) {
+      problems.push(
+        `${where}: ${name} names ${value}, but ConfigMap ${volume.configMap.name} has no key ${key}`,
+      );
+      continue;
+    }
+    const file = join(mkdtempSync(join(tmpdir(), 'mounted-')), key);
+    writeFileSync(file, content);
+    out[name] = file;
+  }
+  return out;
+}
+
 export function deploymentProblems(objects: K8sObject[]): string[] {
   const problems: string[] = [];
   const envs = new Map<string, ServiceEnv>();
@@ -188,11 +231,18 @@ export function deploymentProblems(objects: K8sObject[]): string[] {
       for (const name of new Set(mustSet)) {
         if (!env.has(name)) problems.push(`${where}: ${name} must be set for ${app}`);
       }
-      const literal = Object.fromEntries(
-        [...env].filter(
-          (entry): entry is [string, string] =>
-            entry[1] !== undefined && schema.known.has(entry[0]),
+      const literal = withMountedFiles(
+        Object.fromEntries(
+          [...env].filter(
+            (entry): entry is [string, string] =>
+              entry[1] !== undefined && schema.known.has(entry[0]),
+          ),
         ),
+        pod,
+        container,
+        objects,
+        where,
+        problems,
       );
       try {
         const config = loadConfig(

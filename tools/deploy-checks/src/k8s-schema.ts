@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import ts from 'typescript';
+import { customResourceProblems, isKnownCustomResource } from './crd-schema';
 import type { K8sObject } from './render';
 
 const load = createRequire(__filename);
@@ -28,9 +29,11 @@ function asApiServerReads(object: K8sObject): K8sObject {
 
 /**
  * Validates one object against the Kubernetes OpenAPI schema bundled in `kubernetes-models`
- * (types, required fields, enums). Returns the problems, empty when valid.
+ * (types, required fields, enums), or a custom resource against its schema in schemas/ (closed
+ * to unknown fields). Returns the problems, empty when valid.
  */
 export function schemaProblems(object: K8sObject): string[] {
+  if (isKnownCustomResource(object)) return customResourceProblems(object);
   const where = `${object.kind}/${object.metadata?.name}`;
   let Model: ModelClass | undefined;
   try {

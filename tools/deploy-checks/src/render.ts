@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
 import { parseAllDocuments } from 'yaml';
+import { runTool } from './external-tool';
 
 /** One rendered Kubernetes object, as plain JSON. */
 export interface K8sObject {
@@ -21,17 +21,15 @@ export function parseYamlStream(text: string): K8sObject[] {
 
 /**
  * Renders a kustomization with `kubectl kustomize` (offline). A missing kubectl is an error, never
- * a skip: CI installs it (.ci/run), and a developer is told what to install.
+ * a skip: tools/prerequisites.sh lists it, CI installs from that list.
  */
 export function kustomize(dir: string, kubectl = 'kubectl'): K8sObject[] {
-  const result = spawnSync(kubectl, ['kustomize', dir], { encoding: 'utf8', timeout: 30_000 });
-  if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
-    throw new Error(
-      `${kubectl} is not installed, so the Kubernetes manifests cannot be checked: install it ` +
-        '(Debian: apt-get install kubectl; .ci/run does this on CI)',
-    );
-  }
-  if (result.error) throw result.error;
+  const result = runTool(
+    kubectl,
+    ['kustomize', dir],
+    'the Kubernetes manifests cannot be rendered and checked',
+    { timeoutMs: 30_000 },
+  );
   if (result.status !== 0) {
     throw new Error(`kubectl kustomize ${dir} failed: ${result.stderr.trim()}`);
   }

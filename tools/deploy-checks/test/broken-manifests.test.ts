@@ -146,7 +146,7 @@ it('fails on a kustomization that does not render', () => {
 
 it('fails with a clear message when kubectl is absent, instead of skipping', () => {
   expect(() => kustomize(scratch, 'kubectl-not-installed')).toThrow(
-    /kubectl-not-installed is not installed, .*apt-get install kubectl/,
+    /^kubectl-not-installed is not installed, so the Kubernetes manifests cannot be rendered and checked: install it with `sudo tools\/prerequisites.sh --install`/,
   );
 });
 

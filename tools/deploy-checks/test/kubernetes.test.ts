@@ -82,7 +82,11 @@ describe('overlay specifics', () => {
       );
     }
     expect(envOf(objects, 'inventory-lock')).toContain('REDLOCK_URLS');
-    const configs = objects.filter((object) => object.kind === 'ConfigMap');
+    // The services' environment ConfigMaps; mounted files (policies, API keys) hold no topology.
+    const configs = objects.filter(
+      (object) => object.kind === 'ConfigMap' && /-config(-[a-z0-9]+)?$/.test(object.metadata.name),
+    );
+    expect(configs).toHaveLength(6);
     for (const config of configs) {
       const data = config.data as Record<string, string>;
       expect(data.REDIS_SENTINELS ?? data.REDIS_CLUSTER_NODES).toBeDefined();

@@ -1,17 +1,41 @@
 // Fault drills: a steady mixed load through the gateway, one fault, then a check of every
 // acknowledged write. Used by `npm run drills` (full size) and by the Jest suite (reduced size).
-import type { Cluster, Instance } from '../../dev/cluster.cjs';
+// On standalone Redis the faults are service replicas, Redis and PostgreSQL; on Sentinel and
+// Cluster they are the Redis master's: a forced failover, a crash and a partition.
+import type { Cluster, Instance, TopologyKind } from '../../dev/cluster';
 import { MixedLoad, type LoadEvent, type Op, type Verification } from './mixed-load';
 
-export type DrillKind = 'kill' | 'term' | 'redis-pause' | 'redis-restart' | 'postgres-pause';
+export type StandaloneDrillKind =
+  'kill' | 'term' | 'redis-pause' | 'redis-restart' | 'postgres-pause';
+export type FailoverDrillKind = 'failover' | 'crash' | 'partition';
+export type DrillKind = StandaloneDrillKind | FailoverDrillKind;
 
-export const DRILLS: { kind: DrillKind; title: string }[] = [
+/** The drills on standalone Redis. */
+export const DRILLS: { kind: StandaloneDrillKind; title: string }[] = [
   { kind: 'kill', title: 'SIGKILL one replica of every service' },
   { kind: 'term', title: 'SIGTERM one replica of every service (graceful drain)' },
   { kind: 'redis-pause', title: 'Redis SIGSTOP 5 s, then SIGCONT' },
   { kind: 'redis-restart', title: 'Redis restarted empty' },
   { kind: 'postgres-pause', title: 'PostgreSQL SIGSTOP 5 s, then SIGCONT' },
 ];
+
+/** The drills on a topology with replicas (Sentinel, Cluster). */
+export const FAILOVER_DRILLS: { kind: FailoverDrillKind; title: string }[] = [
+  { kind: 'failover', title: 'Forced failover of the master' },
+  { kind: 'crash', title: 'Master SIGKILL (crash failover), back 5 s later as a replica' },
+  {
+    kind: 'partition',
+    title: 'Master partitioned (SIGSTOP) while a replica is promoted, healed 5 s after the fault',
+  },
+];
+
+/** The drills that run on `topology`. */
+export function drillsFor(topology: TopologyKind): { kind: DrillKind; title: string }[] {
+  return topology === 'standalone' ? DRILLS : FAILOVER_DRILLS;
+}
+
+/** A request slower than this counts as affected by the fault (for "first success again"). */
+const SLOW_MS = 1000;
 
 export interface DrillSize {
   /** Load before the fault. */
@@ -50,6 +74,7 @@ export interface OpStats {
 export interface DrillResult {
   kind: DrillKind;
   title: string;
+  topology: TopologyKind;
   sent: number;
   failed: number;
   /** `op outcome` -> count of failed requests over the whole drill. */
@@ -58,8 +83,26 @@ export interface DrillResult {
   ackedLost: number;
   /** Acknowledged writes gone where the service documents the loss (Redis-only data, emptied). */
   lostAsDocumented: number;
+  /** Acknowledged logouts undone: the session answers 200 again. */
+  reverted: number;
+  /** Reads right after an acknowledged product write that answered an older price. */
+  staleReads: number;
+  /** Of those, sent after the fault ended. */
+  staleAfterFault: number;
   /** From the fault (kills) or its end (pauses, restart) to the last failed request; 0 when none failed after it. */
   recoveryMs: number;
+  /**
+   * From the fault to the first success again: per operation, the end of the first successful
+   * request sent at or after its first failed (or > 1 s) request since the fault; the largest
+   * of them. 0 when no request was affected; -1 when an operation never succeeded again.
+   */
+  backMs: number;
+  /** The operation that took longest to succeed again. */
+  backOp?: string;
+  /** From the fault to the last failed request (any phase). */
+  lastFailureMs: number;
+  /** Failover drills: from the fault to a replica leading, as testkit measured it. */
+  promotedMs?: number;
   /** The last failed request after the reference time (what recovered last). */
   lastFailure?: string;
   /** When the fault began and ended (kills: once the replicas were restarted and ready). */
@@ -92,6 +135,21 @@ function stats(events: LoadEvent[]): Partial<Record<Op, OpStats>> {
   return byOp;
 }
 
+/** "Fault -> first success again", per operation, the largest (see `DrillResult.backMs`). */
+function firstSuccessAgain(events: LoadEvent[], faultAt: number): { ms: number; op?: string } {
+  let worst = { ms: 0, op: undefined as string | undefined };
+  const ops = new Set(events.map((e) => e.op));
+  for (const op of ops) {
+    const mine = events.filter((e) => e.op === op && e.at >= faultAt).sort((a, b) => a.at - b.at);
+    const affected = mine.find((e) => !e.ok || e.ms > SLOW_MS);
+    if (!affected) continue;
+    const success = mine.find((e) => e.ok && e.at >= affected.at);
+    const ms = success ? Math.round(success.at + success.ms - faultAt) : Infinity;
+    if (ms > worst.ms) worst = { ms, op };
+  }
+  return { ms: worst.ms === Infinity ? -1 : worst.ms, op: worst.op };
+}
+
 function exited(instance: Instance): boolean {
   return instance.child.exitCode !== null || instance.child.signalCode !== null;
 }
@@ -119,7 +177,7 @@ export async function runDrill(
   size: DrillSize,
   log: (line: string) => void = () => undefined,
 ): Promise<DrillResult> {
-  const title = DRILLS.find((d) => d.kind === kind)?.title ?? kind;
+  const title = [...DRILLS, ...FAILOVER_DRILLS].find((d) => d.kind === kind)?.title ?? kind;
   const started = Date.now();
   const gateways = cluster.instances.filter((i) => i.service === 'gateway-ratelimit');
   const load = new MixedLoad({
@@ -131,6 +189,16 @@ export async function runDrill(
   let faultAt = 0;
   let faultEnd = 0;
   let keepFrom = 0;
+  let promotedMs: number | undefined;
+  const topology = cluster.topology;
+  const needTopology = () => {
+    if (!topology?.hasReplicas) {
+      throw new Error(
+        `the ${kind} drill needs a Redis topology with replicas (--redis=sentinel|cluster)`,
+      );
+    }
+    return topology;
+  };
   try {
     await load.setup();
     load.start();
@@ -152,9 +220,9 @@ export async function runDrill(
         break;
       }
       case 'redis-pause': {
-        cluster.redis?.pause();
+        await cluster.redis?.pause();
         await sleep(size.faultMs);
-        cluster.redis?.resume();
+        await cluster.redis?.resume();
         faultEnd = Date.now();
         break;
       }
@@ -166,9 +234,34 @@ export async function runDrill(
         break;
       }
       case 'postgres-pause': {
-        cluster.postgres?.pause();
+        await cluster.postgres?.pause();
         await sleep(size.faultMs);
-        cluster.postgres?.resume();
+        await cluster.postgres?.resume();
+        faultEnd = Date.now();
+        break;
+      }
+      case 'failover': {
+        const result = await needTopology().failover(load.faultKey);
+        promotedMs = result.promotedMs;
+        faultEnd = Date.now();
+        log(`  ${kind}: ${result.newMaster.port} promoted in ${result.promotedMs} ms`);
+        break;
+      }
+      case 'crash': {
+        const result = await needTopology().killMaster(load.faultKey);
+        promotedMs = result.promotedMs;
+        log(`  ${kind}: ${result.newMaster.port} promoted in ${result.promotedMs} ms`);
+        await sleep(Math.max(0, faultAt + size.faultMs - Date.now()));
+        await result.restart();
+        faultEnd = Date.now();
+        break;
+      }
+      case 'partition': {
+        const result = await needTopology().partitionMaster(load.faultKey);
+        promotedMs = result.promotedMs;
+        log(`  ${kind}: ${result.newMaster.port} promoted in ${result.promotedMs} ms`);
+        await sleep(Math.max(0, faultAt + size.faultMs - Date.now()));
+        await result.heal();
         faultEnd = Date.now();
         break;
       }
@@ -178,6 +271,9 @@ export async function runDrill(
   } finally {
     await load.stop();
   }
+  // Read back only once every node is in sync again: a demoted master's full resync is what
+  // discards the writes it acknowledged after the promotion.
+  if (topology?.hasReplicas) await topology.converged();
   const verification = await load.verify(5000, keepFrom);
   load.close();
 
@@ -196,22 +292,36 @@ export async function runDrill(
   const crashed = cluster.instances
     .filter((instance) => !stopped.has(instance) && exited(instance))
     .map((instance) => `${instance.service}#${instance.index}`);
-  const documented = verification.scoresLostBeforeKeep + verification.chatLostBeforeKeep;
+  // Scores and chat history are recorded in PostgreSQL and rebuilt after a Redis wipe (their
+  // READMEs promise it): any of them missing is acknowledged-and-lost. Only sessions live in
+  // Redis alone, so only logins lost with a wiped Redis are lost as documented.
   const ackedLost =
+    verification.scoresLostBeforeKeep +
+    verification.chatLostBeforeKeep +
     verification.reservationsLost +
     verification.stockMismatch +
     verification.productWritesLost +
     verification.scoresLost +
-    verification.chatLost;
+    verification.chatLost +
+    verification.loginsLost;
+  const back = firstSuccessAgain(load.events, faultAt);
   return {
     kind,
     title,
+    topology: cluster.topologyKind,
     sent: load.events.length,
     failed: failedEvents.length,
     failures,
     ackedLost,
-    lostAsDocumented: documented,
+    lostAsDocumented: verification.loginsLostBeforeKeep,
+    reverted: verification.logoutsReverted,
+    staleReads: verification.productStaleReads,
+    staleAfterFault: verification.productStaleAt.filter((at) => at >= faultEnd).length,
     recoveryMs: Math.max(0, lastFailure - reference),
+    backMs: back.ms,
+    backOp: back.op,
+    lastFailureMs: last && last.at >= faultAt ? last.at - faultAt : 0,
+    promotedMs,
     lastFailure: last && last.at > reference ? `${last.op} ${last.outcome}` : undefined,
     faultAt,
     faultEnd,
@@ -225,6 +335,11 @@ export async function runDrill(
   };
 }
 
+/** Seconds with one decimal; `never` for -1. */
+export function seconds(ms: number): string {
+  return ms < 0 ? 'never' : `${(ms / 1000).toFixed(1)} s`;
+}
+
 /** The one line a drill prints. */
 export function drillLine(result: DrillResult): string {
   const top = Object.entries(result.failures)
@@ -232,12 +347,23 @@ export function drillLine(result: DrillResult): string {
     .slice(0, 4)
     .map(([key, count]) => `${key}: ${count}`)
     .join(', ');
+  const v = result.verification;
+  const lost =
+    `acknowledged-and-lost ${result.ackedLost} (logins ${v.loginsLost}/${v.loginsAcked}, ` +
+    `scores ${v.scoresLost}/${v.scoresAcked}, messages ${v.chatLost}/${v.chatAcked}, ` +
+    `products ${v.productWritesLost}/${v.productWritesAcked}, reservations ${v.reservationsLost}/${v.reservationsAcked})` +
+    (result.lostAsDocumented ? ` (+${result.lostAsDocumented} lost as documented)` : '');
+  const recovery =
+    result.topology === 'standalone'
+      ? `recovery ${seconds(result.recoveryMs)}` +
+        (result.lastFailure ? ` (last failure: ${result.lastFailure})` : '')
+      : `promoted in ${seconds(result.promotedMs ?? 0)}, first success again ${seconds(result.backMs)}` +
+        (result.backOp ? ` (${result.backOp})` : '') +
+        `, last failure at +${seconds(result.lastFailureMs)}`;
   return (
-    `${result.kind}: sent ${result.sent}, failed ${result.failed}${top ? ` (${top})` : ''}, ` +
-    `acknowledged-and-lost ${result.ackedLost}` +
-    (result.lostAsDocumented ? ` (+${result.lostAsDocumented} lost as documented)` : '') +
-    `, recovery ${(result.recoveryMs / 1000).toFixed(1)} s` +
-    (result.lastFailure ? ` (last failure: ${result.lastFailure})` : '') +
+    `${result.topology} ${result.kind}: sent ${result.sent}, failed ${result.failed}${top ? ` (${top})` : ''}, ` +
+    `${lost}, reverted ${result.reverted}/${v.logoutsAcked} logouts, ` +
+    `stale reads ${result.staleReads}/${v.productReadbacks}, ${recovery}` +
     (result.crashed.length ? `, CRASHED ${result.crashed.join(' ')}` : '')
   );
 }

@@ -9,6 +9,7 @@ export type Op =
   | 'product.write'
   | 'auth.me'
   | 'auth.login'
+  | 'auth.logout'
   | 'inventory.reserve'
   | 'leaderboard.score'
   | 'leaderboard.top'
@@ -58,6 +59,23 @@ export interface Verification {
   chatDuplicates: number;
   /** Chat members disconnected on purpose by a stopping server (they reconnect by hand). */
   chatServerDisconnects: number;
+  /** Sessions created by an acknowledged login and not logged out since. */
+  loginsAcked: number;
+  /** Of those, acknowledged after `keepFrom` and answered 401 (during the load or afterwards). */
+  loginsLost: number;
+  /** Acknowledged before `keepFrom` and answered 401 (Redis-only sessions, emptied by the drill). */
+  loginsLostBeforeKeep: number;
+  logoutsAcked: number;
+  /** Acknowledged logouts whose session answers 200 again: the logout was undone. */
+  logoutsReverted: number;
+  /** Sessions whose state could not be read back (neither 200 nor 401 in 5 tries). */
+  sessionsUnverified: number;
+  /** Reads of a product right after its acknowledged write (both gateways, so both caches). */
+  productReadbacks: number;
+  /** Of those, answered 200 with an older price than the one just acknowledged. */
+  productStaleReads: number;
+  /** When each stale read was sent. */
+  productStaleAt: number[];
 }
 
 /**
@@ -92,6 +110,20 @@ interface Session {
   username: string;
   password: string;
   cookie: string;
+  /** The acknowledged login that created `cookie`. */
+  login?: LoginAck;
+}
+
+/** A session created by an acknowledged login, and what became of it. */
+interface LoginAck {
+  cookie: string;
+  at: number;
+  /** `in`: must answer 200; `out`: logout acknowledged, must answer 401; `unknown`: logout failed. */
+  state: 'in' | 'out' | 'unknown';
+  /** Seen answering 401 while `in` (reported once). */
+  dropped?: boolean;
+  /** When the logout was acknowledged. */
+  outAt?: number;
 }
 
 interface ProductState {
@@ -118,6 +150,10 @@ export class MixedLoad {
   private readonly reservations = new Map<string, { sku: string; acked: boolean }>();
   private readonly scoreAcks: { playerId: string; score: number; at: number }[] = [];
   private scoreCounter = 0;
+  private readonly logins: LoginAck[] = [];
+  private loginCount = 0;
+  private productReadbacks = 0;
+  private readonly productStaleAt: number[] = [];
   /** Acknowledged message id -> when it was sent. */
   private readonly chatAcked = new Map<string, number>();
   private sender: ChatMember | undefined;
@@ -140,6 +176,14 @@ export class MixedLoad {
     this.skus = [0, 1, 2, 3].map((i) => `drill-${this.tag}-${i}`);
     this.board = `drill-${this.tag}`;
     this.room = `drill-${this.tag}`;
+  }
+
+  /**
+   * A key in the slot of this load's leaderboard and chat room (both are hash-tagged with the same
+   * name), so that a Cluster drill can fault the master that holds them.
+   */
+  get faultKey(): string {
+    return `{${this.board}}`;
   }
 
   private must(reply: Reply, status: number, what: string): Reply {
@@ -196,15 +240,50 @@ export class MixedLoad {
   }
 
   private async login(session: Session): Promise<boolean> {
+    const at = Date.now();
     const reply = await this.client.post(
       '/api/auth/login',
       { username: session.username, password: session.password },
       { timeoutMs: this.options.timeoutMs },
     );
-    this.record('auth.login', Date.now() - reply.ms, reply, [200]);
+    this.record('auth.login', at, reply, [200]);
     if (reply.status !== 200) return false;
     session.cookie = cookieOf(reply);
+    session.login = { cookie: session.cookie, at, state: 'in' };
+    this.logins.push(session.login);
     return true;
+  }
+
+  /** The probe user: a new session, and every other one is logged out again at once. */
+  private async loginProbe(): Promise<void> {
+    const probe = this.sessions[this.sessions.length - 1];
+    if (!(await this.login(probe)) || !probe.login) return;
+    this.loginCount += 1;
+    if (this.loginCount % 2 === 1) return;
+    const login = probe.login;
+    const at = Date.now();
+    const reply = await this.client.post(
+      '/api/auth/logout',
+      {},
+      { headers: { cookie: login.cookie }, timeoutMs: this.options.timeoutMs },
+    );
+    if (this.record('auth.logout', at, reply, [204])) {
+      login.state = 'out';
+      login.outAt = at;
+    } else {
+      login.state = 'unknown';
+    }
+  }
+
+  /** `GET /auth/me` with a cookie until it answers 200 or 401 (at most 5 tries). */
+  private async sessionStatus(cookie: string): Promise<number> {
+    let status = 0;
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      status = (await this.client.get('/api/auth/me', { headers: { cookie } })).status;
+      if (status === 200 || status === 401) return status;
+      await sleep(200);
+    }
+    return status;
   }
 
   private record(op: Op, at: number, reply: Reply, okStatus: number[]): boolean {
@@ -230,7 +309,7 @@ export class MixedLoad {
       }
       case 'product.write': {
         const product = this.products[this.turn % this.products.length];
-        if (product.busy || product.unknown.length > 20) return;
+        if (product.busy) return;
         product.busy = true;
         const price = (product.nextPrice += 1);
         product.unknown.push(price);
@@ -239,13 +318,23 @@ export class MixedLoad {
           { ...product.body, priceCents: price },
           { timeoutMs },
         );
-        product.busy = false;
         if (this.record(op, at, reply, [200])) {
           product.lastAcked = price;
           product.unknown = [];
+          // Read your write: the next reads, whichever gateway and cache replica answer them,
+          // must have the price just acknowledged (no other write to this product is in flight).
+          for (let i = 0; i < 2; i += 1) {
+            const readAt = Date.now();
+            const read = await this.client.get(`/api/products/${product.id}`, { timeoutMs });
+            if (!this.record('product.read', readAt, read, [200])) continue;
+            this.productReadbacks += 1;
+            if ((read.body as { priceCents?: number }).priceCents !== price)
+              this.productStaleAt.push(readAt);
+          }
         } else if (reply.status >= 400 && reply.status < 500) {
           product.unknown = product.unknown.filter((p) => p !== price);
         }
+        product.busy = false;
         return;
       }
       case 'auth.me': {
@@ -256,6 +345,8 @@ export class MixedLoad {
         });
         this.record(op, at, reply, [200]);
         if (reply.status === 401) {
+          // Nobody logged this session out: its acknowledged login is lost.
+          if (session.login) session.login.dropped = true;
           this.relogins += 1;
           await this.login(session);
         }
@@ -286,7 +377,7 @@ export class MixedLoad {
       }
       case 'auth.login': {
         // A separate probe user, so the sessions the other loops use are left alone.
-        await this.login(this.sessions[this.sessions.length - 1]);
+        await this.loginProbe();
         return;
       }
       case 'leaderboard.top': {
@@ -428,7 +519,33 @@ export class MixedLoad {
       reader.close();
     }
 
+    // Sessions: every acknowledged login not logged out since must still work, and every
+    // acknowledged logout must stay logged out.
+    let loginsLost = 0;
+    let loginsLostBeforeKeep = 0;
+    let logoutsReverted = 0;
+    let sessionsUnverified = 0;
+    for (const login of this.logins) {
+      if (login.state === 'unknown') continue;
+      const status =
+        login.dropped && login.state === 'in' ? 401 : await this.sessionStatus(login.cookie);
+      if (status !== 200 && status !== 401) sessionsUnverified += 1;
+      else if (login.state === 'in' && status === 401) {
+        if (login.at >= keepFrom) loginsLost += 1;
+        else loginsLostBeforeKeep += 1;
+      } else if (login.state === 'out' && status === 200) logoutsReverted += 1;
+    }
+
     return {
+      loginsAcked: this.logins.filter((l) => l.state === 'in').length,
+      loginsLost,
+      loginsLostBeforeKeep,
+      logoutsAcked: this.logins.filter((l) => l.state === 'out').length,
+      logoutsReverted,
+      sessionsUnverified,
+      productReadbacks: this.productReadbacks,
+      productStaleReads: this.productStaleAt.length,
+      productStaleAt: [...this.productStaleAt],
       reservationsAcked: [...this.reservations.values()].filter((r) => r.acked).length,
       reservationsLost,
       stockMismatch,

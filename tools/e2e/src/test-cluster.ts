@@ -1,10 +1,8 @@
-// The local cluster (tools/dev/cluster.cjs, the launcher of `npm start`) on free ports with its
-// own Redis and PostgreSQL, configured so that a test's own traffic is never rate limited except
-// through the one API key it uses to prove the limit.
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startCluster, type Cluster } from '../../dev/cluster.cjs';
+// The local system (tools/dev/cluster.ts, the launcher of `npm start`) on free ports with its
+// own Redis topology and PostgreSQL, configured so that a test's own traffic is never rate
+// limited except through the one API key it uses to prove the limit.
+import { createHash } from 'node:crypto';
+import { DEV_API_KEY, startCluster, type Cluster, type TopologyKind } from '../../dev/cluster';
 
 /** API key of the `tiny` tier: 5 requests per minute. */
 export const LIMITED_API_KEY = 'e2e-limited-key-0001';
@@ -24,23 +22,39 @@ export const TEST_POLICIES = {
     },
   ],
   tiers: { tiny: { limit: LIMITED_TIER_LIMIT, windowMs: 60_000 } },
-  apiKeys: { [LIMITED_API_KEY]: 'tiny' },
+};
+
+/** The gateway's key registry: issued keys, by their SHA-256 digest only (npm start's too). */
+export const TEST_API_KEYS = {
+  keys: [
+    { sha256: createHash('sha256').update(DEV_API_KEY).digest('hex'), consumer: 'dev' },
+    {
+      sha256: createHash('sha256').update(LIMITED_API_KEY).digest('hex'),
+      consumer: 'e2e-limited',
+      tier: 'tiny',
+    },
+  ],
 };
 
 export interface TestCluster extends Cluster {
-  /** Stops every process and removes the data directory. */
+  /** Stops every process (and removes the servers' data). */
   close(): Promise<void>;
 }
 
-export async function startTestCluster(
-  options: { policies?: object; extraEnv?: Record<string, Record<string, string>> } = {},
-): Promise<TestCluster> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'rp-e2e-'));
-  // The embedded PostgreSQL runs as the `postgres` user when we are root: it must reach its dir.
-  chmodSync(dataDir, 0o755);
+export interface TestClusterOptions {
+  /** The Redis deployment. @default 'standalone' */
+  topology?: TopologyKind;
+  policies?: object;
+  extraEnv?: Record<string, Record<string, string>>;
+  /** Replicas of every service. @default 2 */
+  replicas?: number;
+}
+
+export async function startTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
   const env: Record<string, Record<string, string>> = {
     'gateway-ratelimit': {
       RATE_LIMIT_POLICIES: JSON.stringify(options.policies ?? TEST_POLICIES),
+      API_KEYS: JSON.stringify(TEST_API_KEYS),
     },
     // Half the default scrypt cost: logins stay realistic but cheaper on a 2-core machine.
     'auth-session': { PASSWORD_SCRYPT_COST: '16384' },
@@ -49,28 +63,17 @@ export async function startTestCluster(
   for (const [service, vars] of Object.entries(options.extraEnv ?? {})) {
     env[service] = { ...env[service], ...vars };
   }
-  let cluster: Cluster;
-  try {
-    cluster = await startCluster({
-      replicas: 2,
-      freePorts: true,
-      ownRedis: true,
-      ownPostgres: true,
-      dataDir,
-      env,
-      log: () => undefined,
-      readyTimeoutMs: 120_000,
-    });
-  } catch (error) {
-    rmSync(dataDir, { recursive: true, force: true });
-    throw error;
-  }
-  return Object.assign(cluster, {
-    async close() {
-      await cluster.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+  const cluster = await startCluster({
+    replicas: options.replicas ?? 2,
+    topology: options.topology ?? 'standalone',
+    freePorts: true,
+    ownRedis: true,
+    ownPostgres: true,
+    env,
+    log: () => undefined,
+    readyTimeoutMs: 120_000,
   });
+  return Object.assign(cluster, { close: () => cluster.stop() });
 }
 
 /** Sum of a Prometheus counter (all label sets, or those containing `labels`) on one instance. */

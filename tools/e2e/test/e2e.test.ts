@@ -9,6 +9,15 @@ import {
   startTestCluster,
   type TestCluster,
 } from '../src/test-cluster';
+import { TraceCollector } from '../src/trace-collector';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '@redis-patterns/testkit';
+import { startObserver } from '../../dev/observe';
+import { curlExamples, examplesScript } from '../src/readme-examples';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -26,16 +35,82 @@ describe('the system through the gateway', () => {
   const members: ChatMember[] = [];
   const replicas = (service: string) => cluster.instances.filter((i) => i.service === service);
   const tag = randomUUID().slice(0, 8);
+  const collector = new TraceCollector();
 
   beforeAll(async () => {
-    cluster = await startTestCluster();
+    await collector.start();
+    // Traces from the gateway and the cache (the other services trace the same way).
+    const tracing = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    };
+    cluster = await startTestCluster({
+      extraEnv: { 'gateway-ratelimit': tracing, 'product-api-cache': tracing },
+    });
     gw = new GatewayClient(cluster.gatewayUrl);
   }, 180_000);
 
   afterAll(async () => {
     for (const member of members) member.close();
     await cluster?.close();
+    await collector.stop();
   }, 60_000);
+
+  it('npm start -- --observe: a local Prometheus scrapes every replica', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'observe-'));
+    const observer = await startObserver(cluster, dir, await freePort());
+    try {
+      // prometheus is a README prerequisite: without it the test fails, naming it.
+      expect(observer).toBeDefined();
+      const up = async () => {
+        const response = await fetch(`${observer?.url}/api/v1/query?query=up`);
+        const body = (await response.json()) as {
+          data: { result: { metric: { job: string }; value: [number, string] }[] };
+        };
+        return body.data.result;
+      };
+      await waitFor(
+        async () =>
+          (await up()).filter((r) => r.value[1] === '1').length === cluster.instances.length,
+        30_000,
+      );
+      const jobs = new Set((await up()).map((r) => r.metric.job));
+      expect(jobs).toEqual(new Set(cluster.instances.map((i) => i.service)));
+    } finally {
+      await observer?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('traces one request across the gateway, the service, Redis and PostgreSQL', async () => {
+    const traceId = randomUUID().replace(/-/g, '');
+    // A product nobody read yet: a cache miss, so the service reads PostgreSQL and fills Redis.
+    const read = await gw.get('/api/products/4343', {
+      headers: { traceparent: `00-${traceId}-${'1'.repeat(16)}-01` },
+    });
+    expect(read.status).toBe(200);
+    const has = (test: (span: (typeof collector.spans)[number]) => boolean) =>
+      collector.trace(traceId).some(test);
+    const db = (span: (typeof collector.spans)[number]) =>
+      span.attributes['db.system.name'] ?? span.attributes['db.system'];
+    await waitFor(
+      () =>
+        has((s) => s.service === 'product-api-cache' && db(s) === 'redis') &&
+        has((s) => s.service === 'product-api-cache' && db(s) === 'postgresql'),
+      10_000,
+    );
+    const spans = collector.trace(traceId);
+    const gatewayServer = spans.find((s) => s.service === 'gateway-ratelimit' && s.kind === 2);
+    const gatewayClient = spans.find(
+      (s) =>
+        s.service === 'gateway-ratelimit' && s.kind === 3 && 'http.request.method' in s.attributes,
+    );
+    const serviceServer = spans.find((s) => s.service === 'product-api-cache' && s.kind === 2);
+    expect(gatewayServer?.parentSpanId).toBe('1'.repeat(16));
+    // W3C traceparent carried through the proxy: the service's span is the gateway call's child.
+    expect(serviceServer?.parentSpanId).toBe(gatewayClient?.spanId);
+    expect(spans.filter((s) => s.service === 'product-api-cache').length).toBeGreaterThan(2);
+  });
 
   it('registers, logs in, and both auth replicas recognise the session', async () => {
     const username = `e2e_${tag}`;
@@ -200,4 +275,53 @@ describe('the system through the gateway', () => {
     });
     expect((await gw.get('/api/products/1')).status).toBe(200);
   });
+
+  // Each README's curl examples, in order, against this system (ports pointed at its replicas):
+  // the status each example states, or a 2xx. A README runs once: its examples register users
+  // and create rows, as a reader following it would.
+  const root = join(__dirname, '..', '..', '..');
+  const readmes = [
+    'README.md',
+    ...readdirSync(join(root, 'apps')).map((app) => join('apps', app, 'README.md')),
+  ];
+  it.each(readmes)(
+    'every curl example in %s answers what it says',
+    (readme) => {
+      const examples = curlExamples(join(root, readme));
+      const dir = mkdtempSync(join(tmpdir(), 'readme-'));
+      try {
+        const baseUrlOf = (service: string) =>
+          service === 'gateway-ratelimit' ? cluster.gatewayUrl : replicas(service)[0].url;
+        const run = spawnSync('bash', ['-c', examplesScript(examples, baseUrlOf)], {
+          cwd: dir,
+          encoding: 'utf8',
+          timeout: 120_000,
+        });
+        const answered = new Map(
+          [...run.stdout.matchAll(/^EXAMPLE (\d+) (\d{3})$/gm)].map((m) => [
+            Number(m[1]),
+            Number(m[2]),
+          ]),
+        );
+        const wrong = examples.flatMap((example, index) => {
+          if (example.kind !== 'curl' || example.notRun) return [];
+          const status = answered.get(index);
+          const ok =
+            status !== undefined &&
+            (example.status === undefined
+              ? status >= 200 && status < 300
+              : status === example.status);
+          return ok
+            ? []
+            : [
+                `${readme}:${example.line} answered ${status ?? 'nothing'}, says ${example.status ?? '2xx'}: ${example.command}`,
+              ];
+        });
+        expect(wrong).toEqual([]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    150_000,
+  );
 });
