@@ -13,7 +13,10 @@ export { default as metricsPlugin, type Metrics } from './metrics';
 export {
   default as postgresPlugin,
   createPool,
+  databaseConfigOf,
   isDatabaseUnavailable,
+  registerPostgres,
   runMigrations,
+  type DatabaseConfig,
   type PostgresOptions,
 } from './postgres';

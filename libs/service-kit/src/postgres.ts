@@ -145,8 +145,46 @@ async function postgresPlugin(app: FastifyInstance, options: PostgresOptions): P
 }
 
 /** Decorates `pg` (a pool), runs migrations at boot, adds the readiness check, ends the pool on close. */
-export default fp(postgresPlugin, {
+const postgres = fp(postgresPlugin, {
   name: '@redis-patterns/postgres',
   fastify: '5.x',
   dependencies: ['@redis-patterns/health'],
 });
+export default postgres;
+
+/** The typed PostgreSQL settings every service's config carries, read from `databaseEnv()`. */
+export interface DatabaseConfig {
+  url: string;
+  poolSize: number;
+  statementTimeoutMs: number;
+}
+
+/** Maps the validated `DATABASE_*` variables to `DatabaseConfig`: one mapping for every service. */
+export function databaseConfigOf(env: {
+  DATABASE_URL: string;
+  DATABASE_POOL_SIZE: number;
+  DATABASE_STATEMENT_TIMEOUT_MS: number;
+}): DatabaseConfig {
+  return {
+    url: env.DATABASE_URL,
+    poolSize: env.DATABASE_POOL_SIZE,
+    statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+  };
+}
+
+/**
+ * Registers the PostgreSQL plugin from a `DatabaseConfig` with the service's migrations folder:
+ * the one call every service's `app.ts` makes.
+ */
+export async function registerPostgres(
+  app: FastifyInstance,
+  database: DatabaseConfig,
+  options: { migrationsDir?: string; critical?: boolean } = {},
+): Promise<void> {
+  await app.register(postgres, {
+    url: database.url,
+    poolSize: database.poolSize,
+    statementTimeoutMs: database.statementTimeoutMs,
+    ...options,
+  });
+}

@@ -11,3 +11,4 @@ export * from './service-process';
 export * from './bench';
 export { log } from './log';
 export * from './hostile-input';
+export * from './test-vocabulary';
