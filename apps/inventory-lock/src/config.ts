@@ -4,7 +4,9 @@ import {
   commonEnv,
   redisEnv,
   databaseEnv,
+  databaseConfigOf,
   redisConfigOf,
+  type DatabaseConfig,
 } from '@redis-patterns/service-kit';
 import type { RedisConfig } from '@redis-patterns/redis-core';
 
@@ -21,7 +23,11 @@ export type Strategy = (typeof STRATEGIES)[number];
 /** The longest hold TTL any configuration may allow (a day). */
 export const MAX_HOLD_TTL_MS = 86_400_000;
 
-/** Every variable inventory-lock reads, with its default; `server.ts` validates the environment against it. */
+/**
+ * Every variable inventory-lock reads, with its default; `server.ts` validates the environment
+ * against it. The defaults are written here only: each `@default` below names the variable whose
+ * default applies (`configFromEnv` maps them), and tests derive their config from this schema.
+ */
 export const envSchema = Type.Object({
   ...commonEnv(3003),
   ...redisEnv('inv'),
@@ -29,7 +35,7 @@ export const envSchema = Type.Object({
   // The URL variables are checked by `checkUrl` instead of a schema pattern: a refused value is
   // never echoed, not even redacted (a password with an unencoded `/` or `@`, or a URL without
   // its scheme, slips past redaction).
-  REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379' }),
+  REDIS_URL: Type.String({ default: redisEnv('inv').REDIS_URL.default }),
   DATABASE_URL: Type.String({ default: databaseEnv().DATABASE_URL.default }),
   /**
    * Comma list of independent standalone Redis masters for Redlock; empty means `REDIS_URL`
@@ -59,54 +65,54 @@ export type Env = Static<typeof envSchema>;
 
 /** Redlock settings. */
 export interface LockConfig {
-  /** Independent Redis masters (a quorum of them must agree). @default [REDIS_URL] */
+  /** Independent Redis masters (a quorum of them must agree). @default REDLOCK_URLS, else [REDIS_URL] */
   urls: string[];
   /**
    * True when REDLOCK_URLS was unset and `urls` is the service's REDIS_URL alone; only the
    * startup refusal's message uses it. @default false
    */
   fromRedisUrl?: boolean;
-  /** Command deadline on each master. @default 200 */
+  /** Command deadline on each master. @default REDLOCK_COMMAND_TIMEOUT_MS */
   commandTimeoutMs: number;
-  /** Lease of one lock. @default 3000 */
+  /** Lease of one lock. @default LOCK_TTL_MS */
   ttlMs: number;
-  /** Further attempts while the sku is locked by someone else. @default 40 */
+  /** Further attempts while the sku is locked by someone else. @default LOCK_RETRY_COUNT */
   retryCount: number;
-  /** Pause between attempts. @default 50 */
+  /** Pause between attempts. @default LOCK_RETRY_DELAY_MS */
   retryDelayMs: number;
-  /** Random ± added to each pause, so contenders do not retry in step. @default 50 */
+  /** Random ± added to each pause, so contenders do not retry in step. @default LOCK_RETRY_JITTER_MS */
   retryJitterMs: number;
-  /** Share of the TTL assumed lost to clock drift between masters. @default 0.01 */
+  /** Share of the TTL assumed lost to clock drift between masters. @default LOCK_DRIFT_FACTOR */
   driftFactor: number;
-  /** The lease is extended when less than this is left and the holder is still working. @default 1000 */
+  /** The lease is extended when less than this is left and the holder is still working. @default LOCK_EXTEND_THRESHOLD_MS */
   extendThresholdMs: number;
 }
 
 /** Holds (`POST /orders/:orderId/hold`). */
 export interface HoldConfig {
-  /** TTL of a hold that names none. @default 600000 */
+  /** TTL of a hold that names none. @default HOLD_TTL_DEFAULT_MS */
   defaultTtlMs: number;
-  /** The longest TTL a hold may ask for (a longer one is a 400 naming `ttlMs`). @default 3600000 */
+  /** The longest TTL a hold may ask for (a longer one is a 400 naming `ttlMs`). @default HOLD_TTL_MAX_MS */
   maxTtlMs: number;
-  /** How often each replica looks for expired holds in PostgreSQL. @default 1000 */
+  /** How often each replica looks for expired holds in PostgreSQL. @default HOLD_SWEEP_INTERVAL_MS */
   sweepIntervalMs: number;
 }
 
 /** What `buildApp` needs; tests build it directly. */
 export interface AppConfig {
-  /** Pino level. @default 'info' */
+  /** Pino level. @default LOG_LEVEL */
   logLevel: string;
   redis: RedisConfig;
-  /** Prefix of every Redis key of this service. @default 'inv' */
+  /** Prefix of every Redis key of this service (see `lock/lock-keys.ts`). @default REDIS_KEY_PREFIX */
   keyPrefix: string;
-  /** PostgreSQL, the source of truth. */
-  database: { url: string; poolSize: number; statementTimeoutMs: number };
+  /** PostgreSQL, the source of truth. @default the DATABASE_* variables */
+  database: DatabaseConfig;
   lock: LockConfig;
-  /** @default 'redlock' */
+  /** @default INVENTORY_STRATEGY */
   strategy: Strategy;
   /**
    * Honour the `x-test-pause-ms` header (a holder stalls between its read and its write, its
-   * lease extension stopped, as in a GC pause). Never on in production. @default false
+   * lease extension stopped, as in a GC pause). Never on in production. @default TEST_HOOKS
    */
   testHooks: boolean;
   holds: HoldConfig;
@@ -206,11 +212,7 @@ export function configFromEnv(env: Env): AppConfig {
     logLevel: env.LOG_LEVEL,
     redis,
     keyPrefix: env.REDIS_KEY_PREFIX,
-    database: {
-      url: env.DATABASE_URL,
-      poolSize: env.DATABASE_POOL_SIZE,
-      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
-    },
+    database: databaseConfigOf(env),
     lock: {
       urls: parseRedlockUrls(redlockUrls, env.REDIS_URL),
       fromRedisUrl: !redlockUrls.trim(),

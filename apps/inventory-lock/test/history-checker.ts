@@ -1,4 +1,4 @@
-import { sql, sqlSnapshot } from './support';
+import { sql, sqlSnapshot } from './inventory-harness';
 
 /** What a client was told: an acknowledged operation that must be in the final state. */
 export type Ack =

@@ -2,28 +2,29 @@ import { Pool } from 'pg';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
 import {
   hostileInputSuite,
+  perFileFixture,
   startPostgres,
   startRedis,
   uniquePrefix,
   type HostileExample,
   type HostileInputReport,
-  type PostgresServer,
-  type RedisServer,
 } from '@redis-patterns/testkit';
 import { buildApp } from '../src/app';
-import { testConfig } from './support';
+import { testConfig } from './inventory-harness';
 
 // Generated from the service's own OpenAPI document. Input is refused before the lock or the
 // database is touched, and the writes that pass behave the same on every topology of the
 // service's Redis (the lock masters are standalone servers everywhere): standalone is enough.
-let postgres: PostgresServer;
-let redis: RedisServer;
 let pool: Pool;
 let app: ServiceInstance;
-beforeAll(async () => {
-  [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
+perFileFixture(async (cleanup) => {
+  const postgres = await startPostgres();
+  cleanup(() => postgres.stop());
+  const redis = await startRedis();
+  cleanup(() => redis.stop());
   const databaseUrl = await postgres.createDatabase();
   pool = new Pool({ connectionString: databaseUrl, max: 2 });
+  cleanup(() => pool.end());
   // An idle snapshot connection ended by the server must not crash the file (seen once in CI:
   // 57P01); a snapshot query that fails still fails its test.
   pool.on('error', () => {});
@@ -39,6 +40,7 @@ beforeAll(async () => {
     }),
     testHooks: false,
   });
+  cleanup(() => app.close());
   await app.ready();
   for (const sku of ['sku-1', 'sku-2', 'sku-full']) {
     const stock = sku === 'sku-full' ? 1_000_000_000 : 100_000;
@@ -54,12 +56,6 @@ beforeAll(async () => {
     url: '/orders/order-2/hold',
     payload: { lines: [{ sku: 'sku-2', quantity: 3 }] },
   });
-});
-afterAll(async () => {
-  await app?.close();
-  await pool?.end();
-  await redis?.stop();
-  await postgres?.stop();
 });
 
 /** Stock and reservations as PostgreSQL holds them: what a rejected request must leave as it was. */

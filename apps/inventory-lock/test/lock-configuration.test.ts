@@ -12,7 +12,7 @@ import {
 } from '@redis-patterns/testkit';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
 import { buildApp } from '../src/app';
-import { testConfig } from './support';
+import { testConfig } from './inventory-harness';
 
 const SECRET = 's3cret-never-printed';
 const SERVER_TS = join(__dirname, '..', 'src', 'server.ts');

@@ -26,9 +26,9 @@ export interface HoldMetrics {
 }
 
 export interface HoldSettings {
-  /** TTL of a hold that names none. @default 600000 */
+  /** TTL of a hold that names none (`HoldConfig.defaultTtlMs`). */
   defaultTtlMs: number;
-  /** The longest TTL a hold may ask for. @default 3600000 */
+  /** The longest TTL a hold may ask for (`HoldConfig.maxTtlMs`). */
   maxTtlMs: number;
 }
 

@@ -11,8 +11,8 @@
   takes the highest answer of a quorum and writes it back with fence-raise-1, so any later
   quorum overlaps and answers higher still.
 
-  Proof: test/holds.test.ts "fences never go backwards: after every master is wiped"
-  Proof: test/redlock-faults.test.ts "a holder paused past its TTL loses to the next holder, and the fence refuses its write"
+  Proof: test/fences-never-go-backwards.test.ts "fences never go backwards: after every master is wiped"
+  Proof: test/fencing.test.ts "a holder paused past its TTL loses to the next holder, and the fence refuses its write"
 ]]
 local floor = tonumber(ARGV[1])
 local value = redis.call('INCR', KEYS[1])

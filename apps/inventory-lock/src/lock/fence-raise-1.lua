@@ -9,7 +9,7 @@
   Invariant: the counter never decreases. Writing the token a quorum agreed on back to a quorum
   (the second phase of issuing a token) is what makes any later quorum's fence-next-1 answer higher.
 
-  Proof: test/reservations.test.ts "heals a fence counter that fell behind PostgreSQL"
+  Proof: test/fences-never-go-backwards.test.ts "heals a fence counter that fell behind PostgreSQL"
 ]]
 local target = tonumber(ARGV[1])
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -14,15 +13,15 @@ import {
   createRedis,
   describeRedis,
   isRedisUnavailable,
-  LuaScript,
   waitForReady,
-  type KeyBuilder,
   type RedisClient,
 } from '@redis-patterns/redis-core';
 import { ConfigError, unavailable } from '@redis-patterns/service-kit';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { LockConfig } from '../config';
+import type { LockKeys } from './lock-keys';
+import { fenceNextScript, fenceRaiseScript } from './lock-scripts';
 import { classifyFailure, retryAfterSeconds, retryDelay } from './acquire-policy';
 import {
   duplicateServers,
@@ -37,13 +36,6 @@ const PROBE_TTL_MS = 1000;
 
 /** What inspecting one master found: its facts, or why it could not be inspected. */
 type Verdict = { facts: MasterFacts; problems: string[] } | { error: string };
-
-const fenceNext = LuaScript.fromFile<[string], [number], number>(
-  join(__dirname, 'fence-next-1.lua'),
-);
-const fenceRaise = LuaScript.fromFile<[string], [number], number>(
-  join(__dirname, 'fence-raise-1.lua'),
-);
 
 /** The lowest a token may be: a number, or read once the lock is held. */
 export type Floor = number | (() => Promise<number>);
@@ -93,7 +85,7 @@ export class FencedLock {
 
   constructor(
     private readonly config: LockConfig,
-    private readonly keys: KeyBuilder,
+    private readonly keys: LockKeys,
     private readonly metrics: LockMetrics,
     private readonly log: FastifyBaseLogger,
     connectTimeoutMs?: number,
@@ -202,7 +194,7 @@ export class FencedLock {
    */
   async healthy(): Promise<boolean> {
     this.probes += 1;
-    const key = this.keys.key('ready-probe', this.probeId, this.probes);
+    const key = this.keys.readyProbe(this.probeId, this.probes);
     const votes = this.clients.map(async (client, index) => {
       const rejected = this.rejected[index];
       if (rejected) throw new Error(`${this.labels[index]} ${rejected}`);
@@ -328,17 +320,17 @@ export class FencedLock {
   }
 
   private async issueToken(resource: string, floor: number): Promise<number> {
-    const key = this.keys.tagged(resource, 'fence');
+    const key = this.keys.fence(resource);
     try {
       const answers = await firstQuorum(
-        this.clients.map((client) => fenceNext.run(client, [key], [floor])),
+        this.clients.map((client) => fenceNextScript.run(client, [key], [floor])),
         this.quorum,
       );
       const token = Math.max(...answers.map(Number));
       // One master: its answer is its counter, there is no other counter to raise.
       if (this.clients.length === 1) return token;
       await firstQuorum(
-        this.clients.map((client) => fenceRaise.run(client, [key], [token])),
+        this.clients.map((client) => fenceRaiseScript.run(client, [key], [token])),
         this.quorum,
       );
       return token;
@@ -358,7 +350,7 @@ export class FencedLock {
       this.metrics.acquireSeconds.observe({ result }, (performance.now() - started) / 1000);
       this.metrics.acquireTotal.inc({ result });
     };
-    const key = this.keys.tagged(resource, 'lock');
+    const key = this.keys.lock(resource);
     for (let attempt = 0; ; attempt += 1) {
       const connected = this.clients.filter(
         (client, index) => client.status === 'ready' && !this.rejected[index],

@@ -85,10 +85,26 @@ export function duplicateServers(masters: Array<{ label: string; runId: string }
   return duplicates;
 }
 
-/** Asks one connected server what it is; rejects when it does not answer (command timeout). */
-export async function inspectMaster(client: RedisClient): Promise<MasterFacts> {
+/** Asks one connected server what it is, once; rejects when it does not answer in time. */
+async function inspectOnce(client: RedisClient): Promise<MasterFacts> {
   const info = String(await client.call('INFO'));
   if (parseInfo(info).redis_mode === 'sentinel') return factsFromInfo(info, 0);
   const numsub = (await client.call('PUBSUB', 'NUMSUB', '__sentinel__:hello')) as unknown[];
   return factsFromInfo(info, Number(numsub[1] ?? 0) || 0);
+}
+
+/**
+ * Asks one connected server what it is. A connected master that misses one command timeout (a
+ * loaded machine, a busy server) has not said it is unfit, so it is asked `attempts` times
+ * before the error stands: a single slow INFO must not refuse the whole start.
+ */
+export async function inspectMaster(client: RedisClient, attempts = 4): Promise<MasterFacts> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await inspectOnce(client);
+    } catch (error) {
+      if (attempt >= attempts || client.status !== 'ready') throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
 }

@@ -1,5 +1,7 @@
-import { DomainError, ErrorBody, type ServiceInstance } from '@redis-patterns/service-kit';
-import type { InventoryService } from '../inventory/inventory-service';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import fp from 'fastify-plugin';
+import { DomainError, ErrorBody } from '@redis-patterns/service-kit';
+import { INVENTORY_PLUGIN } from '../inventory/inventory-plugin';
 import {
   Item,
   OrderParams,
@@ -8,19 +10,20 @@ import {
   SkuParams,
   StockBody,
   TestHookHeaders,
-} from './schemas';
+} from './inventory-schemas';
 
 export interface InventoryRoutesOptions {
-  service: InventoryService;
-  /** Honour `x-test-pause-ms`. */
+  /** Honour `x-test-pause-ms` and `x-test-work-ms`. */
   testHooks: boolean;
 }
 
 /** The inventory API: stock per sku, reservations per orderId. */
-export function registerInventoryRoutes(
-  app: ServiceInstance,
-  { service, testHooks }: InventoryRoutesOptions,
-): void {
+const inventoryRoutesPlugin: FastifyPluginAsyncTypebox<InventoryRoutesOptions> = async (
+  app,
+  { testHooks },
+) => {
+  const service = app.inventory;
+
   app.put(
     '/inventory/:sku',
     {
@@ -129,7 +132,13 @@ export function registerInventoryRoutes(
       return reply.code(204).send();
     },
   );
-}
+};
+
+export const inventoryRoutes = fp(inventoryRoutesPlugin, {
+  name: 'inventory-lock-inventory-routes',
+  fastify: '5.x',
+  dependencies: [INVENTORY_PLUGIN],
+});
 
 function reservationNotFound(orderId: string): DomainError {
   return new DomainError(404, 'RESERVATION_NOT_FOUND', `No reservation ${orderId}`);

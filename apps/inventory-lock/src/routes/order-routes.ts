@@ -1,19 +1,22 @@
-import { ErrorBody, type ServiceInstance } from '@redis-patterns/service-kit';
-import type { HoldService } from '../holds/hold-service';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import fp from 'fastify-plugin';
+import { ErrorBody } from '@redis-patterns/service-kit';
+import { HOLDS_PLUGIN } from '../holds/holds-plugin';
+import { TestHookHeaders } from './inventory-schemas';
 import { Hold, HoldBody, HoldParams } from './order-schemas';
-import { TestHookHeaders } from './schemas';
 
 export interface OrderRoutesOptions {
-  holds: HoldService;
   /** Honour `x-test-pause-ms` and `x-test-work-ms`. */
   testHooks: boolean;
 }
 
 /** Holds per orderId: hold (all lines or none), confirm, cancel, read. */
-export function registerOrderRoutes(
-  app: ServiceInstance,
-  { holds, testHooks }: OrderRoutesOptions,
-): void {
+const orderRoutesPlugin: FastifyPluginAsyncTypebox<OrderRoutesOptions> = async (
+  app,
+  { testHooks },
+) => {
+  const holds = app.holds;
+
   app.post(
     '/orders/:orderId/hold',
     {
@@ -87,4 +90,10 @@ export function registerOrderRoutes(
     },
     async (request) => holds.get(request.params.orderId),
   );
-}
+};
+
+export const orderRoutes = fp(orderRoutesPlugin, {
+  name: 'inventory-lock-order-routes',
+  fastify: '5.x',
+  dependencies: [HOLDS_PLUGIN],
+});

@@ -2,7 +2,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { MAX_HOLD_TTL_MS } from '../config';
 import { MAX_LINES, MAX_QUANTITY } from '../holds/hold-lines';
-import { NAME } from './schemas';
+import { NAME } from './inventory-schemas';
 
 export const HoldParams = Type.Object({
   orderId: Type.String({ pattern: NAME, description: 'Idempotency key: 1..64 of [A-Za-z0-9_-]' }),
