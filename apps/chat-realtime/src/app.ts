@@ -1,14 +1,14 @@
 import { join } from 'node:path';
 import {
   createService,
-  postgresPlugin,
+  registerPostgres,
   registerRedis,
   type ServiceInstance,
 } from '@redis-patterns/service-kit';
-import { registerChat } from './chat/chat-server';
+import { chatPlugin } from './chat/chat-server';
 import type { AppConfig } from './config';
-import messagesRoutes from './routes/messages';
-import pageRoutes from './routes/page';
+import { messagesRoutes } from './routes/messages-routes';
+import { pageRoutes } from './routes/page-routes';
 
 /** Builds chat-realtime from a config object: the skeleton, its Redis, Socket.IO, its routes. */
 export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
@@ -21,20 +21,19 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
   try {
     await registerRedis(app, { config: config.redis, readiness: 'required' });
     if (config.database) {
-      await app.register(postgresPlugin, {
-        url: config.database.url,
-        poolSize: config.database.poolSize,
-        statementTimeoutMs: config.database.statementTimeoutMs,
+      await registerPostgres(app, config.database, {
         migrationsDir: join(__dirname, '..', 'migrations'),
         // Every send waits for its commit: without PostgreSQL nothing can be acknowledged.
         critical: true,
       });
     }
-    await registerChat(app, config);
+    // Socket.IO on the instance's HTTP server, the stores decorated as `app.messages`.
+    await app.register(chatPlugin, { config });
     await app.register(messagesRoutes, config.chat);
     await app.register(pageRoutes);
     await app.ready();
   } catch (error) {
+    // Whatever registered before the failure (Redis clients, a pool, Socket.IO) is closed.
     await app.close().catch(() => {});
     throw error;
   }

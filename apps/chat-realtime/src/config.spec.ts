@@ -5,6 +5,13 @@ describe('chat-realtime config', () => {
   it('defaults to the documented values', () => {
     const config = configFromEnv(loadConfig(envSchema, {}));
     expect(config.chat).toEqual(defaultChatConfig);
+    expect(config.chat).toMatchObject({
+      transports: ['websocket'],
+      historyLimit: 50,
+      rateLimitMax: 10,
+      presenceTtlMs: 15000,
+    });
+    expect(config.database).toBeUndefined();
     expect(config.keyPrefix).toBe('chat');
     // Production configs never set it: guests stay off.
     expect(config.chat.allowGuests).toBe(false);

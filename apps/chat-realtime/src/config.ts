@@ -1,5 +1,14 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ConfigError, commonEnv, redisEnv, redisConfigOf } from '@redis-patterns/service-kit';
+import {
+  ConfigError,
+  commonEnv,
+  databaseConfigOf,
+  databaseEnv,
+  loadConfig,
+  redisEnv,
+  redisConfigOf,
+  type DatabaseConfig,
+} from '@redis-patterns/service-kit';
 import type { RedisConfig } from '@redis-patterns/redis-core';
 import { parseAllowedOrigins, type TrustProxy } from '@redis-patterns/service-kit';
 import { parseTrustProxy } from './chat/origin-policy';
@@ -25,14 +34,13 @@ export const envSchema = Type.Object({
    * comma list of addresses/CIDRs/`loopback` (auth-session's `TRUST_PROXY`, same rules).
    */
   TRUST_PROXY: Type.String({ default: 'false' }),
+  ...databaseEnv(),
   /**
    * PostgreSQL archive of acknowledged messages (history beyond Redis). Unset: no archive,
-   * history lives in Redis only.
+   * history lives in Redis only. `DATABASE_STATEMENT_TIMEOUT_MS` bounds each archive statement:
+   * a send waits at most this long for its commit.
    */
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://\\S+$' })),
-  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
-  /** Bound of each archive statement: a send waits at most this long for its commit. */
-  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 600000, default: 2000 }),
   /** Base URL of auth-session; the handshake calls `GET <AUTH_URL>/auth/me` with the cookie. */
   AUTH_URL: Type.String({ pattern: '^https?://\\S+$', default: 'http://127.0.0.1:3002' }),
   /** Deadline of the handshake's call to auth-session. */
@@ -72,51 +80,34 @@ export type Env = Static<typeof envSchema>;
 
 export type Transport = 'websocket' | 'polling';
 
-/** What the chat needs besides Redis; every field mirrors one variable of `envSchema`. */
+/**
+ * What the chat needs besides Redis; every field mirrors one variable of `envSchema`, whose
+ * default is the field's (see `defaultChatConfig`).
+ */
 export interface ChatConfig {
-  /** @default ['websocket'] */
   transports: Transport[];
-  /** @default false */
   allowGuests: boolean;
-  /** Origins allowed besides the request's own host (`ALLOWED_ORIGINS`). @default [] */
+  /** Origins allowed besides the request's own host (`ALLOWED_ORIGINS`). */
   allowedOrigins: string[];
-  /** Whose `X-Forwarded-Host` counts as the host (`TRUST_PROXY`). @default false */
+  /** Whose `X-Forwarded-Host` counts as the host (`TRUST_PROXY`). */
   trustProxy: TrustProxy;
-  /** @default 'http://127.0.0.1:3002' */
   authUrl: string;
-  /** @default 2000 */
   authTimeoutMs: number;
-  /** @default 10000 */
   streamMaxLen: number;
-  /** @default 50 */
   historyLimit: number;
-  /** @default 1000 */
   catchupLimit: number;
-  /** @default 10 */
   rateLimitMax: number;
-  /** @default 10000 */
   rateLimitWindowMs: number;
-  /** @default 5 */
   typingRateMax: number;
-  /** @default 5000 */
   typingRateWindowMs: number;
-  /** @default 50 */
   maxRoomsPerSocket: number;
-  /** @default 100 */
   maxRoomsPerUser: number;
-  /** @default 5000 */
   adapterCommandTimeoutMs: number;
-  /** @default 10000 */
   adapterMaxPending: number;
-  /** @default 5000 */
   presenceHeartbeatMs: number;
-  /** @default 15000 */
   presenceTtlMs: number;
-  /** @default 86400 */
   dedupeTtlSeconds: number;
-  /** @default 2000 */
   resyncMarginMs: number;
-  /** @default 1000 */
   subscriptionProbeMs: number;
   /**
    * `redis`: the Socket.IO Redis adapter, needed as soon as there are two replicas. `memory`:
@@ -129,40 +120,15 @@ export interface ChatConfig {
 
 /** What `buildApp` needs; tests build it directly. */
 export interface AppConfig {
-  /** Pino level. @default 'info' */
+  /** Pino level (`LOG_LEVEL`). */
   logLevel: string;
   redis: RedisConfig;
-  /** Prefix of every Redis key of this service. @default 'chat' */
+  /** Prefix of every Redis key of this service (`REDIS_KEY_PREFIX`). */
   keyPrefix: string;
   chat: ChatConfig;
-  /** The archive; absent: history lives in Redis only. @default undefined */
-  database?: { url: string; poolSize: number; statementTimeoutMs: number };
+  /** The archive (`DATABASE_*`); absent: history lives in Redis only. */
+  database?: DatabaseConfig;
 }
-
-export const defaultChatConfig: ChatConfig = {
-  transports: ['websocket'],
-  allowGuests: false,
-  allowedOrigins: [],
-  trustProxy: false,
-  authUrl: 'http://127.0.0.1:3002',
-  authTimeoutMs: 2000,
-  streamMaxLen: 10000,
-  historyLimit: 50,
-  catchupLimit: 1000,
-  rateLimitMax: 10,
-  rateLimitWindowMs: 10000,
-  typingRateMax: 5,
-  typingRateWindowMs: 5000,
-  maxRoomsPerSocket: 50,
-  maxRoomsPerUser: 100,
-  adapterCommandTimeoutMs: 5000,
-  adapterMaxPending: 10000,
-  presenceHeartbeatMs: 5000,
-  presenceTtlMs: 15000,
-  dedupeTtlSeconds: 86400,
-  resyncMarginMs: 2000,
-  subscriptionProbeMs: 1000,
-};
 
 export function configFromEnv(env: Env): AppConfig {
   // Entries must outlive the interval that refreshes them, or users would flicker offline.
@@ -189,11 +155,7 @@ export function configFromEnv(env: Env): AppConfig {
     redis: redisConfigOf(env, 'chat-realtime'),
     keyPrefix: env.REDIS_KEY_PREFIX,
     database: env.DATABASE_URL
-      ? {
-          url: env.DATABASE_URL,
-          poolSize: env.DATABASE_POOL_SIZE,
-          statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
-        }
+      ? databaseConfigOf({ ...env, DATABASE_URL: env.DATABASE_URL })
       : undefined,
     chat: {
       transports: [...new Set(env.CHAT_TRANSPORTS.split(',') as Transport[])],
@@ -221,3 +183,6 @@ export function configFromEnv(env: Env): AppConfig {
     },
   };
 }
+
+/** The chat's settings with every variable unset: the schema's defaults, written nowhere else. */
+export const defaultChatConfig: ChatConfig = configFromEnv(loadConfig(envSchema, {})).chat;

@@ -8,8 +8,28 @@ import {
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { io as connectClient, type Socket } from 'socket.io-client';
 import { Redis } from 'ioredis';
-import type { RedisConfig } from '@redis-patterns/redis-core';
-import type { RedisServer, RedisTopology } from '@redis-patterns/testkit';
+import {
+  closeRedis,
+  createRedis,
+  waitForReady,
+  type RedisClient,
+  type RedisConfig,
+} from '@redis-patterns/redis-core';
+import type { DatabaseConfig, ServiceInstance } from '@redis-patterns/service-kit';
+import {
+  delay,
+  httpCall,
+  perFileFixture,
+  startReplicas,
+  startTopology,
+  uniquePrefix,
+  type HttpAnswer,
+  type RedisServer,
+  type RedisTopology,
+  type Replicas,
+  type TopologyKind,
+} from '@redis-patterns/testkit';
+import { buildApp } from '../src/app';
 import { defaultChatConfig, type AppConfig, type ChatConfig } from '../src/config';
 import type { ChatMessage, ChatUser } from '../src/chat/chat-protocol';
 import { compareStreamIds } from '../src/chat/stream-id';
@@ -23,16 +43,26 @@ export function redisOf(topology: RedisTopology, commandTimeoutMs = 1500): Redis
   return { ...topology.config, commandTimeoutMs };
 }
 
+export interface TestConfigOverrides {
+  redis: RedisConfig;
+  keyPrefix: string;
+  /** Over the test defaults below. */
+  chat?: Partial<ChatConfig>;
+  database?: DatabaseConfig;
+}
+
 /** Config for in-process replicas: fast presence and probes, quiet logs. */
-export function testConfig(
-  redis: RedisConfig,
-  keyPrefix: string,
-  chat: Partial<ChatConfig> = {},
-): AppConfig {
+export function testConfig({
+  redis,
+  keyPrefix,
+  chat = {},
+  database,
+}: TestConfigOverrides): AppConfig {
   return {
     logLevel: 'silent',
     redis,
     keyPrefix,
+    database,
     chat: {
       ...defaultChatConfig,
       // Most suites talk as guests; the default (off) has tests of its own.
@@ -45,6 +75,87 @@ export function testConfig(
       ...chat,
     },
   };
+}
+
+/** A page of `GET /rooms/:room/messages`. */
+export interface HistoryPage {
+  messages: ChatMessage[];
+  nextBefore: string | null;
+}
+
+/** `GET <base>/rooms/<room>/messages<query>`: the answer, its body typed as a history page. */
+export function historyPage(
+  base: string,
+  room: string,
+  query = '',
+  headers: Record<string, string> = {},
+): Promise<HttpAnswer<HistoryPage>> {
+  return httpCall<HistoryPage>(base, 'GET', `/rooms/${room}/messages${query}`, { headers });
+}
+
+/** Three in-process replicas (by default) on one topology, with a fake auth-session. */
+export interface ReplicaSet {
+  topology: RedisTopology;
+  auth: FakeAuth;
+  replicas: Replicas<ServiceInstance>;
+  /** A connection of the test's own to the topology (the replicas' config). */
+  redis: RedisClient;
+  /** Clients made through `client` or `member` (or pushed here): closed after each test. */
+  clients: ChatClient[];
+  /** A guest connected to replica `i`. */
+  client(i: number, name?: string): Promise<ChatClient>;
+  /** A logged-in user (the fake auth's `sid=ok.<id>.<name>` cookie) on replica `i`, no reconnect. */
+  member(i: number, cookie: string): Promise<ChatClient>;
+}
+
+/**
+ * One topology of `kind`, a fake auth-session and `count` replicas for a whole test file (or
+ * `describe.each` block), stopped even when the boot failed; every client closed after each test.
+ */
+export function replicaSetFixture(
+  kind: TopologyKind,
+  chat: Partial<ChatConfig> = {},
+  count = 3,
+): () => ReplicaSet {
+  const clients: ChatClient[] = [];
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.close();
+  });
+  return perFileFixture(
+    async (cleanup) => {
+      const topology = await startTopology(kind);
+      cleanup(() => topology.stop());
+      const auth = await startFakeAuth();
+      cleanup(() => auth.close());
+      const redis = createRedis(redisOf(topology));
+      cleanup(() => closeRedis(redis));
+      await waitForReady(redis, 5000);
+      const keyPrefix = uniquePrefix('chat');
+      const replicas = await startReplicas(count, () =>
+        buildApp(
+          testConfig({ redis: redisOf(topology), keyPrefix, chat: { authUrl: auth.url, ...chat } }),
+        ),
+      );
+      cleanup(() => replicas.close());
+      const connect = (c: ChatClient) => {
+        clients.push(c);
+        return c.connect();
+      };
+      const set: ReplicaSet = {
+        topology,
+        auth,
+        replicas,
+        redis,
+        clients,
+        client: (i, name = `user${clients.length}`) =>
+          connect(new ChatClient([replicas.url(i)], { name })),
+        member: (i, cookie) =>
+          connect(new ChatClient([replicas.url(i)], { cookie, reconnect: false })),
+      };
+      return set;
+    },
+    { timeoutMs: 60000 },
+  );
 }
 
 /** One admin command on a short-lived connection to one data node. */
@@ -410,7 +521,8 @@ export class ChatClient {
       if (this.closed || this.socket !== socket || !socket.connected) return;
       const reply = await this.join(room).catch(() => undefined);
       if (reply && 'history' in reply) return;
-      await sleep(200);
+      // The page's backoff between two attempts.
+      await delay(200);
     }
   }
 
@@ -531,22 +643,6 @@ function advance(numbering: Numbering): void {
   for (const offset of numbering.offsets)
     if (offset <= numbering.floor) numbering.offsets.delete(offset);
 }
-
-/** Polls `check` until it returns true, or fails with `what` after `timeoutMs`. */
-export async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs src/server.ts as its own process (compiled on the fly), for tests that SIGKILL a replica. */
 export const SOURCE_SERVER = require.resolve('../src/server.ts');

@@ -6,16 +6,18 @@ import {
   type RedisClient,
 } from '@redis-patterns/redis-core';
 import {
+  delay,
   startTopology,
   topologiesUnderTest,
   uniquePrefix,
   type RedisTopology,
 } from '@redis-patterns/testkit';
 import { createChatKeys } from '../src/chat/chat-keys';
+import { readRoom } from '../src/chat/chat-scripts';
 import { MessageStore } from '../src/chat/message-store';
 import { PresenceStore, presenceMember } from '../src/chat/presence';
 import { UserLimits } from '../src/chat/user-limits';
-import { redisOf, replicasOf, sleep } from './chat-harness';
+import { redisOf, replicasOf } from './chat-harness';
 
 describe.each(topologiesUnderTest())('chat Lua scripts on %s', (kind) => {
   let topology: RedisTopology;
@@ -62,7 +64,7 @@ describe.each(topologiesUnderTest())('chat Lua scripts on %s', (kind) => {
         resyncMarginMs: 0,
       });
       const first = await store.append('cap', ada, 'a', 'again');
-      await sleep(1100);
+      await delay(1100);
       const second = await store.append('cap', ada, 'a', 'again');
       expect(second.duplicate).toBe(false);
       expect(second.message.id).not.toBe(first.message.id);
@@ -118,14 +120,14 @@ describe.each(topologiesUnderTest())('chat Lua scripts on %s', (kind) => {
       const bob = { id: 'guest:b', username: 'Bob' };
       expect(await presence.update('p', [presenceMember('r1', ada)])).toEqual([ada]);
       expect(await presence.update('p', [presenceMember('r2', bob)])).toEqual([ada, bob]);
-      await sleep(500);
+      await delay(500);
       expect(await presence.update('p', [presenceMember('r2', bob)])).toEqual([ada, bob]);
-      await sleep(600);
+      await delay(600);
       // Ada's replica stopped refreshing: gone after 1 s; Bob's was refreshed 0.6 s ago.
       expect(await presence.update('p', [])).toEqual([bob]);
       expect(await presence.update('p', [], [presenceMember('r2', bob)])).toEqual([]);
       await presence.update('q', [presenceMember('r1', ada)]);
-      await sleep(1100);
+      await delay(1100);
       expect(await client.exists(keys.presence('q'))).toBe(0);
     });
 
@@ -193,6 +195,25 @@ describe.each(topologiesUnderTest())('chat Lua scripts on %s', (kind) => {
         );
       }
       expect((await messages.read('rec', { epoch, offset: 12 }, 17, 10)).recovered).toBe(false);
+      // The script's own reason for each answer above, through the one typed definition.
+      const keys = createChatKeys(prefix);
+      const why = async (clientEpoch: string, offset: number, recoveryLimit = 50) =>
+        (
+          await readRoom.run(
+            client,
+            [keys.messages('rec'), keys.offset('rec'), keys.epoch('rec')],
+            ['unused', clientEpoch, offset, recoveryLimit, 10, '1'],
+          )
+        )[4];
+      expect(
+        await Promise.all([
+          why(epoch, 12),
+          why('', 0),
+          why('other', 12),
+          why(epoch, 31),
+          why(epoch, 12, 17),
+        ]),
+      ).toEqual(['ok', 'fresh', 'epoch', 'ahead', 'many']);
       // Trimmed by the stream cap: the oldest are gone, so recovering from before them fails.
       for (let n = 30; n < 400; n += 1) await messages.append('rec', ada, `m${n + 1}`, `c-${n}`);
       const length = await client.xlen(createChatKeys(prefix).messages('rec'));
@@ -237,7 +258,7 @@ describe.each(topologiesUnderTest())('chat Lua scripts on %s', (kind) => {
         // Another user has a budget of their own; the window slides.
         const limits = new UserLimits(client, keys, options);
         expect(await limits.takeMessage('user:2')).toBe(0);
-        await sleep(1600);
+        await delay(1600);
         expect(await limits.takeMessage('user:1')).toBe(0);
       } finally {
         await Promise.all(others.map((c) => closeRedis(c)));
@@ -263,9 +284,9 @@ describe.each(topologiesUnderTest())('chat Lua scripts on %s', (kind) => {
       await limits.leaveRoom('user:1', held[0]);
       expect(await limits.admitRoom('user:1', 'extra')).toBe(true);
       // Refreshed entries keep counting; entries nobody refreshes expire.
-      await sleep(600);
+      await delay(600);
       await limits.refreshRooms('user:1', ['extra']);
-      await sleep(600);
+      await delay(600);
       await limits.refreshRooms('user:1', []);
       expect(await client.zrange(keys.userRooms('user:1'), 0, -1)).toEqual(['extra']);
       expect(await limits.admitRoom('user:1', 'again')).toBe(true);

@@ -24,7 +24,11 @@ beforeAll(async () => {
   [redis, auth] = await Promise.all([startRedis(), startFakeAuth()]);
   admin = new Redis(redis.url);
   app = await buildApp(
-    testConfig({ url: redis.url }, prefix, { authUrl: auth.url, allowGuests: false }),
+    testConfig({
+      redis: { url: redis.url },
+      keyPrefix: prefix,
+      chat: { authUrl: auth.url, allowGuests: false },
+    }),
   );
   await app.ready();
   for (let n = 0; n < 3; n += 1) {

@@ -7,6 +7,7 @@ import type { LocalRooms } from './local-rooms';
 import type { MessageStore } from './message-store';
 import type { PresenceStore } from './presence';
 import type { ReadCursors } from './read-cursors';
+import type { RoomMemberships } from './room-memberships';
 import type { SlidingWindowLimiter } from './rate-limiter';
 import type { UserLimits } from './user-limits';
 
@@ -44,6 +45,8 @@ export interface ChatContext {
   store: MessageStore;
   presence: PresenceStore;
   cursors: ReadCursors;
+  /** The rooms each user joined: the page's room list. */
+  memberships: RoomMemberships;
   limits: UserLimits;
   local: LocalRooms;
   counters: ChatCounters;

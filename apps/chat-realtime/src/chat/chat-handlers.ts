@@ -82,6 +82,8 @@ const join: HandlerFactory = (ctx, socket) => async (payload, ack) => {
             // Only a recovery is answered recovered or not; a fresh join just gets history.
             ...(since ? { recovered: read.recovered } : {}),
           })),
+      // In the list before the ack: the page's room list on any replica shows it from now on.
+      ctx.memberships.joined(socket.data.user.id, room),
     ]);
     // Receipts start from where the members present now have received and read up to.
     const ids = [...new Set([socket.data.user.id, ...users.map((user) => user.id)])];
@@ -213,6 +215,17 @@ const unread: HandlerFactory = (ctx, socket) => async (payload, ack) => {
   }
 };
 
+/** The user's room list (every room they joined, on any replica), with their unread counts. */
+const rooms: HandlerFactory = (ctx, socket) => async (_payload, ack) => {
+  const userId = socket.data.user.id;
+  try {
+    const joined = await ctx.memberships.list(userId);
+    ack({ rooms: joined.length ? await ctx.cursors.unread(userId, joined) : [] });
+  } catch (error) {
+    ack(failureAck(error));
+  }
+};
+
 const typing: HandlerFactory = (ctx, socket) => (payload, ack) => {
   const request = parseRoomRequest(payload);
   if (isErrorAck(request)) return ack(request);
@@ -234,5 +247,6 @@ export const HANDLERS: Record<string, HandlerFactory> = {
   read: moveCursor('read'),
   delivered: moveCursor('delivered'),
   unread,
+  rooms,
   typing,
 };

@@ -14,6 +14,7 @@ describe('createChatKeys', () => {
   it('tags the per-user limits by user, in a tag no room name can take', () => {
     expect(keys.userRate('user:7')).toBe('chat:{user%3A7}:user:rate');
     expect(keys.userRooms('guest:ab')).toBe('chat:{guest%3Aab}:user:rooms');
+    expect(keys.userMemberships('user:7')).toBe('chat:{user%3A7}:user:memberships');
   });
 
   it('escapes user ids that would break a key', () => {

@@ -17,6 +17,8 @@ export interface ChatKeys {
   userRate(userId: string): string;
   /** The rooms a user is in, over all replicas, for the per-user room cap. */
   userRooms(userId: string): string;
+  /** The rooms a user joined, newest first (the room list): room -> last join ms; no expiry. */
+  userMemberships(userId: string): string;
   /** Prefix of the Socket.IO adapter's pub/sub channels. */
   adapterChannel: string;
   /** The channel a replica probes its own adapter subscription on (outside the adapter's pattern). */
@@ -42,6 +44,7 @@ export function createChatKeys(prefix: string): ChatKeys {
     // room's tag (rooms are [a-z0-9_-]).
     userRate: (userId) => keys.tagged(keySafe(userId), 'user', 'rate'),
     userRooms: (userId) => keys.tagged(keySafe(userId), 'user', 'rooms'),
+    userMemberships: (userId) => keys.tagged(keySafe(userId), 'user', 'memberships'),
     adapterChannel: keys.key('sio'),
     probeChannel: (replicaId) => `${keys.key('sio')}-probe#${replicaId}`,
   };

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import fp from 'fastify-plugin';
 import { Server } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
@@ -23,6 +24,7 @@ import { MessageStore } from './message-store';
 import { PresenceStore, presenceMember } from './presence';
 import { startPresenceHeartbeat } from './presence-heartbeat';
 import { ReadCursors } from './read-cursors';
+import { RoomMemberships } from './room-memberships';
 import { streamIdAt } from './stream-id';
 import { SubscriptionWatch } from './subscription-watch';
 import { UserLimits } from './user-limits';
@@ -148,6 +150,7 @@ function createContext(
     }),
     presence: new PresenceStore(app.redis, keys, options.presenceTtlMs),
     cursors: new ReadCursors(app.redis, keys),
+    memberships: new RoomMemberships(app.redis, keys),
     limits: new UserLimits(app.redis, keys, {
       messageMax: options.rateLimitMax,
       messageWindowMs: options.rateLimitWindowMs,
@@ -183,7 +186,7 @@ function createContext(
  * chat protocol: stored-before-broadcast messages, idempotent sends, catch-up by `lastSeenId`,
  * resync after a lost subscription, and presence with expiring entries.
  */
-export async function registerChat(app: ServiceInstance, config: AppConfig): Promise<void> {
+async function registerChat(app: ServiceInstance, config: AppConfig): Promise<void> {
   const options = config.chat;
   const keys = createChatKeys(config.keyPrefix);
   const metrics = createChatMetrics(app);
@@ -223,3 +226,12 @@ export async function registerChat(app: ServiceInstance, config: AppConfig): Pro
   // Last, so that a failure here still closes everything above through the hooks.
   await watch?.start();
 }
+
+/** The name route plugins list in their `dependencies`: they read `app.messages`. */
+export const CHAT_PLUGIN = 'chat-realtime-chat';
+
+/** Socket.IO with the chat protocol, decorated as `app.io`, and the stores as `app.messages`. */
+export const chatPlugin = fp<{ config: AppConfig }>(
+  async (app, { config }) => registerChat(app as unknown as ServiceInstance, config),
+  { name: CHAT_PLUGIN, fastify: '5.x', dependencies: ['@redis-patterns/redis'] },
+);

@@ -11,7 +11,7 @@
   the first wins, the others read it), so offsets never repeat within an epoch; and with every
   acknowledged message archived before its ack, the archive's newest offset is at least the
   newest one any client was told, so the restored counter continues after it.
-  Proof: test/chat-archive.test.ts "after Redis restarted empty the epoch is kept, offsets continue, and history is read from PostgreSQL"
+  Proof: test/archive.test.ts "after Redis restarted empty the epoch is kept, offsets continue, and history is read from PostgreSQL"
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('SET', KEYS[1], ARGV[1])

@@ -12,7 +12,7 @@
   Invariant: whatever order a user's tabs on several replicas report in, the cursor only grows
   and never claims a message the room does not have: compare and set in one atomic script,
   both keys under the room's hash tag.
-  Proof: test/chat-reads.test.ts "mark-read-2.lua: concurrent reports from three connections leave the highest, clamped"
+  Proof: test/unread-and-receipts.test.ts "mark-read-2.lua: concurrent reports from three connections leave the highest, clamped"
 ]]
 local top = tonumber(redis.call('GET', KEYS[2]) or '0')
 local wanted = math.min(tonumber(ARGV[2]), top)

@@ -1,26 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { LuaScript, type RedisClient } from '@redis-patterns/redis-core';
+import type { RedisClient } from '@redis-patterns/redis-core';
 import type { ChatKeys } from './chat-keys';
 import type { ChatMessage, ChatUser } from './chat-protocol';
+import { appendMessage, initNumbering, readRoom, type StreamEntry } from './chat-scripts';
 import type { MessageArchive } from './message-archive';
 import { catchupStart, streamIdTime } from './stream-id';
-
-const appendMessage = LuaScript.fromFile<
-  [string, string, string, string],
-  [number, number, string, string, string, string, string, string],
-  [string, number, number, string]
->(join(__dirname, 'append-message-4.lua'));
-
-const readRoom = LuaScript.fromFile<
-  [string, string, string],
-  [string, string, number, number, number, string],
-  [string, number, number, StreamEntry[], string]
->(join(__dirname, 'read-room-3.lua'));
-
-const initNumbering = LuaScript.fromFile<[string, string], [number, string], [string, number]>(
-  join(__dirname, 'init-numbering-2.lua'),
-);
 
 /** The scripts' answer when the room's numbering is gone and an archive must restore it. */
 const isNoNumbering = (error: unknown) =>
@@ -28,8 +12,6 @@ const isNoNumbering = (error: unknown) =>
 
 /** A new room epoch: random, so that a room renumbered after a wipe never reuses one. */
 const newEpoch = () => randomBytes(8).toString('hex');
-
-type StreamEntry = [id: string, fields: string[]];
 
 export interface AppendResult {
   message: ChatMessage;

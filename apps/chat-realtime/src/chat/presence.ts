@@ -1,11 +1,7 @@
-import { join } from 'node:path';
-import { LuaScript, type RedisClient } from '@redis-patterns/redis-core';
+import type { RedisClient } from '@redis-patterns/redis-core';
 import type { ChatKeys } from './chat-keys';
 import type { ChatUser } from './chat-protocol';
-
-const presenceUpdate = LuaScript.fromFile<[string], Array<string | number>, string[]>(
-  join(__dirname, 'presence-update-1.lua'),
-);
+import { presenceUpdate } from './chat-scripts';
 
 /** One presence entry: a user seen in a room through one replica. */
 export function presenceMember(replicaId: string, user: ChatUser): string {

@@ -1,10 +1,6 @@
-import { join } from 'node:path';
-import { LuaScript, type RedisClient } from '@redis-patterns/redis-core';
+import type { RedisClient } from '@redis-patterns/redis-core';
 import type { ChatKeys } from './chat-keys';
-
-const markRead = LuaScript.fromFile<[string, string], [string, number], [number, number]>(
-  join(__dirname, 'mark-read-2.lua'),
-);
+import { markRead } from './chat-scripts';
 
 /** A room's unread count for one user: `offset - read`. */
 export interface UnreadCount {

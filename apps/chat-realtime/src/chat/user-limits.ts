@@ -1,14 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { LuaScript, type RedisClient } from '@redis-patterns/redis-core';
+import type { RedisClient } from '@redis-patterns/redis-core';
 import type { ChatKeys } from './chat-keys';
-
-const userRate = LuaScript.fromFile<[string], [number, number, string], [number, number]>(
-  join(__dirname, 'user-rate-1.lua'),
-);
-const userRooms = LuaScript.fromFile<[string], Array<string | number>, number>(
-  join(__dirname, 'user-rooms-1.lua'),
-);
+import { userRate, userRooms } from './chat-scripts';
 
 export interface UserLimitsOptions {
   /** Messages per user per window, over all their sockets and replicas. */

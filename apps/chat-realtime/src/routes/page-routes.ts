@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import fp from 'fastify-plugin';
+import { CHAT_PLUGIN } from '../chat/chat-server';
 
 /**
  * `GET /`: the chat page. Plain HTML and JavaScript with relative URLs only, so it works on the
  * service's own port and under the gateway's `/chat` prefix alike.
  */
-const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
+const pageRoutesPlugin: FastifyPluginAsyncTypebox = async (app) => {
   const page = readFileSync(join(__dirname, '..', 'public', 'index.html'), 'utf8');
   app.get('/', async (_request, reply) =>
     reply
@@ -20,4 +22,9 @@ const pageRoutes: FastifyPluginAsyncTypebox = async (app) => {
   );
 };
 
-export default pageRoutes;
+/** Depends on the chat: the page is only useful with the Socket.IO server it talks to. */
+export const pageRoutes = fp(pageRoutesPlugin, {
+  name: 'chat-realtime-page-routes',
+  fastify: '5.x',
+  dependencies: [CHAT_PLUGIN],
+});

@@ -38,10 +38,14 @@ describe('the chat page with accounts, on two replicas', () => {
     const prefix = uniquePrefix('chat');
     replicas = await startReplicas(2, () =>
       buildApp(
-        testConfig({ url: redis.url }, prefix, {
-          allowGuests: false,
-          authUrl: auth.url,
-          rateLimitMax: 1000,
+        testConfig({
+          redis: { url: redis.url },
+          keyPrefix: prefix,
+          chat: {
+            allowGuests: false,
+            authUrl: auth.url,
+            rateLimitMax: 1000,
+          },
         }),
       ),
     );
@@ -187,7 +191,23 @@ describe('the chat page with accounts, on two replicas', () => {
     await cy.setViewportSize({ width: 375, height: 740 });
     await cy.screenshot({ path: join(ARTIFACTS, 'chat-rooms-375px.png'), fullPage: true });
     expect(await cy.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+
+    // The list is the server's: a new browser of cyra on the other replica, once in a room,
+    // lists every room she joined there and here, the most recently joined first.
+    const elsewhere = await openPage(1, errors);
+    await elsewhere.getByLabel('Username', { exact: true }).fill('cyra');
+    await elsewhere.getByLabel('Password', { exact: true }).fill('password-cyra');
+    await elsewhere.getByRole('button', { name: 'Log in' }).click();
+    await elsewhere.getByText('Signed in as cyra').waitFor();
+    await joinRoom(elsewhere, 'gamma');
+    await elsewhere.getByRole('button', { name: '#beta' }).waitFor({ timeout: 10000 });
+    expect(await elsewhere.locator('#rooms button > span:first-child').allTextContents()).toEqual([
+      '#gamma',
+      '#alpha',
+      '#beta',
+    ]);
     expect(errors).toEqual([]);
+    await elsewhere.context().close();
     await cy.context().close();
     await di.context().close();
   });

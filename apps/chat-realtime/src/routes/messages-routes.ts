@@ -1,62 +1,26 @@
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import fp from 'fastify-plugin';
 import { isRedisUnavailable } from '@redis-patterns/redis-core';
-import {
-  DomainError,
-  ErrorBody,
-  isDatabaseUnavailable,
-  unavailable,
-} from '@redis-patterns/service-kit';
-import { ROOM_PATTERN } from '../chat/chat-protocol';
+import { DomainError, isDatabaseUnavailable, unavailable } from '@redis-patterns/service-kit';
+import { CHAT_PLUGIN } from '../chat/chat-server';
 import { IdentityError, resolveIdentity, type IdentityOptions } from '../chat/identity';
-import { isZeroStreamId, STREAM_ID_PATTERN } from '../chat/stream-id';
-
-const ChatUserSchema = Type.Object({ id: Type.String(), username: Type.String() });
-const ChatMessageSchema = Type.Object({
-  id: Type.String({ description: 'Redis Stream id, also the message id' }),
-  room: Type.String(),
-  user: ChatUserSchema,
-  text: Type.String(),
-  ts: Type.Integer({ description: 'Stored at, ms since the epoch (Redis clock)' }),
-  offset: Type.Integer({
-    description:
-      "Its place in the room's numbering (1, 2, 3, ... without gaps; 0 if stored before)",
-  }),
-  clientMsgId: Type.String({ description: "The sender's id for this send" }),
-});
-const HistoryPage = Type.Object({
-  messages: Type.Array(ChatMessageSchema, { description: 'Oldest first' }),
-  nextBefore: Type.Union([Type.String(), Type.Null()], {
-    description: 'Pass as `before` for the previous page; null when there is none',
-  }),
-});
+import { isZeroStreamId } from '../chat/stream-id';
+import { HistoryQuery, HistoryResponses, RoomParams } from './messages-schemas';
 
 /**
  * `GET /rooms/:room/messages?before=&limit=`: history pages read from the room's stream. Open
  * to anyone while guests are allowed; otherwise it needs an auth-session cookie too.
  */
-const messagesRoutes: FastifyPluginAsyncTypebox<IdentityOptions> = async (app, identity) => {
+const messagesRoutesPlugin: FastifyPluginAsyncTypebox<IdentityOptions> = async (app, identity) => {
   app.get(
     '/rooms/:room/messages',
     {
       schema: {
         tags: ['chat'],
         summary: 'A page of a room history, newest page first, messages oldest first',
-        params: Type.Object({ room: Type.String({ pattern: ROOM_PATTERN }) }),
-        querystring: Type.Object({
-          before: Type.Optional(
-            Type.String({
-              pattern: STREAM_ID_PATTERN,
-              description: 'Exclusive upper id, a message id after 0-0',
-            }),
-          ),
-          limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-        }),
-        response: {
-          200: HistoryPage,
-          400: ErrorBody,
-          401: ErrorBody,
-          503: ErrorBody,
-        },
+        params: RoomParams,
+        querystring: HistoryQuery,
+        response: HistoryResponses,
       },
     },
     async (request) => {
@@ -94,4 +58,8 @@ const messagesRoutes: FastifyPluginAsyncTypebox<IdentityOptions> = async (app, i
   );
 };
 
-export default messagesRoutes;
+export const messagesRoutes = fp(messagesRoutesPlugin, {
+  name: 'chat-realtime-messages-routes',
+  fastify: '5.x',
+  dependencies: [CHAT_PLUGIN],
+});

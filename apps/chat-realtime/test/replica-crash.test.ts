@@ -1,4 +1,6 @@
 import {
+  eventually,
+  delay,
   startServiceProcess,
   startTopology,
   topologiesUnderTest,
@@ -6,14 +8,7 @@ import {
   type RedisTopology,
   type ServiceProcess,
 } from '@redis-patterns/testkit';
-import {
-  ChatClient,
-  SOURCE_NODE_OPTIONS,
-  SOURCE_SERVER,
-  sleep,
-  waitFor,
-  type SendReply,
-} from './chat-harness';
+import { ChatClient, SOURCE_NODE_OPTIONS, SOURCE_SERVER, type SendReply } from './chat-harness';
 
 jest.setTimeout(90000);
 
@@ -64,7 +59,9 @@ describe.each(topologiesUnderTest())(
       const moving = await make('moving', 2);
       const gone = await make('gone', 2, false);
       for (const c of [sender, steady, moving, gone]) await c.join(room);
-      await waitFor('four users online', () => (steady.presence.get(room) ?? []).length === 4);
+      await eventually('four users online', () =>
+        expect((steady.presence.get(room) ?? []).length === 4).toBe(true),
+      );
 
       const acked: string[] = [];
       let stop = false;
@@ -72,26 +69,29 @@ describe.each(topologiesUnderTest())(
         for (let n = 0; !stop; n += 1) {
           const reply = await sender.send(room, `m${n}`, `crash-${n}`);
           if ('id' in reply) acked.push((reply as SendReply).id);
-          await sleep(40);
+          await delay(40);
         }
       })();
-      await sleep(500);
+      await delay(500);
       await processes[2].stop('SIGKILL');
       const killedAt = Date.now();
 
-      await waitFor(
+      await eventually(
         'the dead replica user to leave presence',
-        () => !(steady.presence.get(room) ?? []).some((u) => u.username === 'gone (guest)'),
-        PRESENCE_TTL_MS + HEARTBEAT_MS + 5000,
+        () =>
+          expect(
+            !(steady.presence.get(room) ?? []).some((u) => u.username === 'gone (guest)'),
+          ).toBe(true),
+        { timeoutMs: PRESENCE_TTL_MS + HEARTBEAT_MS + 5000 },
       );
       const dropMs = Date.now() - killedAt;
-      await sleep(500);
+      await delay(500);
       stop = true;
       await sending;
 
       for (const c of [sender, steady, moving]) {
-        await waitFor(`${c.user?.username} to have every acked message`, () =>
-          acked.every((id) => c.messages.get(room)?.has(id)),
+        await eventually(`${c.user?.username} to have every acked message`, () =>
+          expect(acked.every((id) => c.messages.get(room)?.has(id))).toBe(true),
         );
         const live = c.deliveries.map((m) => m.id);
         expect(new Set(live).size).toBe(live.length);

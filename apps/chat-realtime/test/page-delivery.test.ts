@@ -39,7 +39,9 @@ describe('the chat page in headless Chromium, on two replicas', () => {
     }
     redis = await startRedis({ faults: true });
     const prefix = uniquePrefix('chat');
-    replicas = await startReplicas(2, () => buildApp(testConfig({ url: redis.url }, prefix)));
+    replicas = await startReplicas(2, () =>
+      buildApp(testConfig({ redis: { url: redis.url }, keyPrefix: prefix })),
+    );
     profile = mkdtempSync(join(tmpdir(), 'chat-chromium-'));
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,

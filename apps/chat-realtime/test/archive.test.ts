@@ -1,5 +1,7 @@
 import { Pool } from 'pg';
 import {
+  eventually,
+  delay,
   startPostgres,
   startRedis,
   startReplicas,
@@ -11,12 +13,10 @@ import {
 import type { ServiceInstance } from '@redis-patterns/service-kit';
 import { buildApp } from '../src/app';
 import { createChatKeys } from '../src/chat/chat-keys';
-import type { ChatMessage } from '../src/chat/chat-protocol';
 import {
   ChatClient,
-  sleep,
+  historyPage,
   testConfig,
-  waitFor,
   type ErrorReply,
   type JoinReply,
   type SendReply,
@@ -26,11 +26,6 @@ import {
 // that); what they need is a Redis that can be restarted empty and a PostgreSQL that can be
 // paused: standalone Redis, embedded PostgreSQL.
 jest.setTimeout(60000);
-
-interface HistoryPage {
-  messages: ChatMessage[];
-  nextBefore: string | null;
-}
 
 describe('history archived in PostgreSQL', () => {
   let redis: RedisServer;
@@ -49,14 +44,14 @@ describe('history archived in PostgreSQL', () => {
     pool = new Pool({ connectionString: url, max: 2 });
     pool.on('error', () => {});
     replicas = await startReplicas(2, () =>
-      buildApp({
-        ...testConfig({ url: redis.url }, prefix, {
-          rateLimitMax: 100000,
-          streamMaxLen: 100,
-          catchupLimit: 1000,
+      buildApp(
+        testConfig({
+          redis: { url: redis.url },
+          keyPrefix: prefix,
+          chat: { rateLimitMax: 100000, streamMaxLen: 100, catchupLimit: 1000 },
+          database: { url, poolSize: 4, statementTimeoutMs: 500 },
         }),
-        database: { url, poolSize: 4, statementTimeoutMs: 500 },
-      }),
+      ),
     );
   }, 60000);
   afterEach(() => {
@@ -82,10 +77,8 @@ describe('history archived in PostgreSQL', () => {
         [room],
       )
     ).rows.map((row) => [Number(row.offset), row.body]);
-  const page = (room: string, query = '') =>
-    fetch(`${replicas.url(1)}/rooms/${room}/messages?limit=200${query}`).then(
-      (r) => r.json() as Promise<HistoryPage>,
-    );
+  const page = async (room: string, query = '') =>
+    (await historyPage(replicas.url(1), room, `?limit=200${query}`)).body;
 
   it('after Redis restarted empty the epoch is kept, offsets continue, and history is read from PostgreSQL', async () => {
     const room = 'drill';
@@ -96,19 +89,21 @@ describe('history archived in PostgreSQL', () => {
     const epoch = acked[0].epoch;
     expect(acked.map((a) => a.offset)).toEqual(Array.from({ length: 30 }, (_, n) => n + 1));
     expect(await archived(room)).toHaveLength(30);
-    await waitFor('the watcher to hold all 30', () => watcher.floor(room) === 30);
+    await eventually('the watcher to hold all 30', () => expect(watcher.floor(room)).toBe(30));
 
     await redis.kill();
-    await sleep(500);
+    await delay(500);
     await redis.start();
     // The subscription watch tells every room to resync; the recovery restores the numbering
     // from PostgreSQL instead of starting a new epoch, so nothing is reported lost.
-    await waitFor(
+    await eventually(
       'both clients to recover',
-      () => sender.resyncs > 0 && watcher.resyncs > 0,
-      15000,
+      () => expect(sender.resyncs > 0 && watcher.resyncs > 0).toBe(true),
+      { timeoutMs: 15000 },
     );
-    await waitFor('a recovery answered', () => watcher.recovered > 0 && sender.recovered > 0);
+    await eventually('a recovery answered', () =>
+      expect(watcher.recovered > 0 && sender.recovered > 0).toBe(true),
+    );
     expect([sender.unrecovered, watcher.unrecovered]).toEqual([0, 0]);
 
     const more: SendReply[] = [];
@@ -116,7 +111,7 @@ describe('history archived in PostgreSQL', () => {
     expect(more.map((a) => [a.offset, a.epoch])).toEqual(
       [31, 32, 33, 34, 35].map((offset) => [offset, epoch]),
     );
-    await waitFor('the watcher to hold all 35', () => watcher.floor(room) === 35);
+    await eventually('the watcher to hold all 35', () => expect(watcher.floor(room)).toBe(35));
     expect(watcher.ordered(room).map((m) => m.text)).toEqual(
       Array.from({ length: 35 }, (_, n) => `m${n}`),
     );
@@ -159,9 +154,9 @@ describe('history archived in PostgreSQL', () => {
     const seen: number[] = [];
     let before = '';
     for (;;) {
-      const next = await fetch(
-        `${replicas.url(0)}/rooms/${room}/messages?limit=150${before ? `&before=${before}` : ''}`,
-      ).then((r) => r.json() as Promise<HistoryPage>);
+      const next = (
+        await historyPage(replicas.url(0), room, `?limit=150${before ? `&before=${before}` : ''}`)
+      ).body;
       seen.unshift(...next.messages.map((m) => m.offset));
       if (!next.nextBefore) break;
       before = next.nextBefore;
@@ -191,6 +186,6 @@ describe('history archived in PostgreSQL', () => {
     expect(again).toMatchObject({ duplicate: true, offset: 1 });
     expect(await sender.send(room, 'held', 'held-1')).toMatchObject({ duplicate: true });
     expect(await archived(room)).toEqual([[1, 'held']]);
-    await waitFor('the watcher to catch it up', () => watcher.floor(room) === 1);
+    await eventually('the watcher to catch it up', () => expect(watcher.floor(room)).toBe(1));
   });
 });

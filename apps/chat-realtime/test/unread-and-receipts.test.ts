@@ -1,31 +1,9 @@
-import {
-  closeRedis,
-  createRedis,
-  waitForReady,
-  type RedisClient,
-} from '@redis-patterns/redis-core';
-import {
-  startReplicas,
-  startTopology,
-  topologiesUnderTest,
-  uniquePrefix,
-  type RedisTopology,
-  type Replicas,
-} from '@redis-patterns/testkit';
-import type { ServiceInstance } from '@redis-patterns/service-kit';
-import { buildApp } from '../src/app';
+import { closeRedis, createRedis, waitForReady } from '@redis-patterns/redis-core';
+import { eventually, topologiesUnderTest, uniquePrefix } from '@redis-patterns/testkit';
 import { createChatKeys } from '../src/chat/chat-keys';
 import { MessageStore } from '../src/chat/message-store';
 import { ReadCursors } from '../src/chat/read-cursors';
-import {
-  ChatClient,
-  redisOf,
-  startFakeAuth,
-  testConfig,
-  waitFor,
-  type FakeAuth,
-  type SendReply,
-} from './chat-harness';
+import { redisOf, replicaSetFixture, type SendReply } from './chat-harness';
 
 jest.setTimeout(30000);
 
@@ -39,39 +17,11 @@ interface Unread {
 }
 
 describe.each(topologiesUnderTest())('read cursors, unread counts and receipts on %s', (kind) => {
-  let topology: RedisTopology;
-  let auth: FakeAuth;
-  let replicas: Replicas<ServiceInstance>;
-  let client: RedisClient;
-  const prefix = uniquePrefix('chat');
-  const clients: ChatClient[] = [];
-
-  async function connect(i: number, cookie: string): Promise<ChatClient> {
-    const c = new ChatClient([replicas.url(i)], { cookie, reconnect: false });
-    clients.push(c);
-    return c.connect();
-  }
-
-  beforeAll(async () => {
-    topology = await startTopology(kind);
-    auth = await startFakeAuth();
-    client = createRedis(redisOf(topology));
-    await waitForReady(client, 5000);
-    replicas = await startReplicas(3, () =>
-      buildApp(testConfig(redisOf(topology), prefix, { authUrl: auth.url, rateLimitMax: 1000 })),
-    );
-  }, 60000);
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.close();
-  });
-  afterAll(async () => {
-    await replicas?.close();
-    if (client) await closeRedis(client);
-    await auth?.close();
-    await topology?.stop();
-  });
+  const set = replicaSetFixture(kind, { rateLimitMax: 1000 });
+  const connect = (i: number, cookie: string) => set().member(i, cookie);
 
   it('mark-read-2.lua: concurrent reports from three connections leave the highest, clamped', async () => {
+    const { topology, redis: client } = set();
     const keys = createChatKeys(uniquePrefix('chat'));
     const store = new MessageStore(client, keys, {
       maxLen: 1000,
@@ -121,7 +71,7 @@ describe.each(topologiesUnderTest())('read cursors, unread counts and receipts o
     });
 
     expect(await reader.request('read', { room: 'news', offset: 2 })).toEqual({ read: 2 });
-    await waitFor('the receipt', () => receipts.length === 1);
+    await eventually('the receipt', () => expect(receipts.length).toBe(1));
     expect(receipts[0]).toEqual({
       room: 'news',
       user: { id: 'user:22', username: 'reader' },
@@ -133,7 +83,7 @@ describe.each(topologiesUnderTest())('read cursors, unread counts and receipts o
     });
     expect(await readerTab.request('read', { room: 'news', offset: 1 })).toEqual({ read: 2 });
     expect(await readerTab.request('read', { room: 'news', offset: 50 })).toEqual({ read: 3 });
-    await waitFor('the second receipt', () => receipts.length === 2);
+    await eventually('the second receipt', () => expect(receipts.length).toBe(2));
     expect(receipts[1].offset).toBe(3);
 
     // Someone who joins later sees how far the members present have read.
@@ -156,6 +106,43 @@ describe.each(topologiesUnderTest())('read cursors, unread counts and receipts o
     });
   });
 
+  it("lists a user's rooms with their unread counts from the server, on another replica too", async () => {
+    const [alice, bob] = await Promise.all([
+      connect(0, 'sid=ok.41.alice'),
+      connect(1, 'sid=ok.42.bob'),
+    ]);
+    await alice.join('list-a');
+    await alice.join('list-b');
+    await bob.join('list-b');
+    for (let n = 0; n < 3; n += 1) await bob.send('list-b', `b${n}`);
+    // Alice's other browser, on the other replica, has joined nothing itself: the list is the
+    // server's, newest join first.
+    const elsewhere = await connect(1, 'sid=ok.41.alice');
+    expect(await elsewhere.request<Unread>('rooms', {})).toEqual({
+      rooms: [
+        { room: 'list-b', offset: 3, read: 0, unread: 3 },
+        { room: 'list-a', offset: 0, read: 0, unread: 0 },
+      ],
+    });
+    expect(await alice.request('read', { room: 'list-b', offset: 2 })).toEqual({ read: 2 });
+    expect(await elsewhere.request<Unread>('rooms', {})).toMatchObject({
+      rooms: [
+        { room: 'list-b', unread: 1 },
+        { room: 'list-a', unread: 0 },
+      ],
+    });
+    // Each user has a list of their own; joining a room again puts it on top.
+    expect(await bob.request<Unread>('rooms', {})).toEqual({
+      rooms: [{ room: 'list-b', offset: 3, read: 0, unread: 3 }],
+    });
+    await elsewhere.join('list-a');
+    const again = await alice.request<Unread>('rooms', {});
+    expect(again.rooms.map((r) => r.room)).toEqual(['list-a', 'list-b']);
+    // Someone who never joined a room has an empty list.
+    const newcomer = await connect(0, 'sid=ok.43.newcomer');
+    expect(await newcomer.request('rooms', {})).toEqual({ rooms: [] });
+  });
+
   it('tells the sender how many members each message was delivered to, across replicas', async () => {
     const [sender, member, other] = await Promise.all([
       connect(0, 'sid=ok.31.sender'),
@@ -173,7 +160,7 @@ describe.each(topologiesUnderTest())('read cursors, unread counts and receipts o
     expect(await other.request('delivered', { room: 'mail', offset: 1 })).toEqual({
       delivered: 1,
     });
-    await waitFor('both delivery receipts', () => receipts.length === 2);
+    await eventually('both delivery receipts', () => expect(receipts.length).toBe(2));
     expect(receipts).toEqual(
       expect.arrayContaining([
         { room: 'mail', user: { id: 'user:32', username: 'member' }, offset: 2 },
@@ -191,7 +178,7 @@ describe.each(topologiesUnderTest())('read cursors, unread counts and receipts o
     expect(await other.request('delivered', { room: 'mail', offset: 99 })).toEqual({
       delivered: 2,
     });
-    await waitFor('the third receipt', () => receipts.length === 3);
+    await eventually('the third receipt', () => expect(receipts.length).toBe(3));
     expect(receipts[2]).toMatchObject({ user: { id: 'user:33' }, offset: 2 });
 
     // Someone who joins later sees how far the members present were delivered to.

@@ -1,4 +1,6 @@
 import {
+  eventually,
+  delay,
   startReplicas,
   startTopology,
   topologiesUnderTest,
@@ -10,15 +12,7 @@ import {
 import type { ServiceInstance } from '@redis-patterns/service-kit';
 import { buildApp } from '../src/app';
 import type { ChatMessage } from '../src/chat/chat-protocol';
-import {
-  ChatClient,
-  redisOf,
-  sleep,
-  testConfig,
-  waitFor,
-  type ErrorReply,
-  type SendReply,
-} from './chat-harness';
+import { ChatClient, redisOf, testConfig, type ErrorReply, type SendReply } from './chat-harness';
 
 jest.setTimeout(120000);
 
@@ -47,7 +41,13 @@ describe.each(replicated)('chat-realtime through failovers on %s', (kind) => {
     const prefix = uniquePrefix('chat');
     // The production command timeout (500 ms; the replica wait is 400 ms of it).
     replicas = await startReplicas(3, () =>
-      buildApp(testConfig(redisOf(topology, 500), prefix, { rateLimitMax: 100000 })),
+      buildApp(
+        testConfig({
+          redis: redisOf(topology, 500),
+          keyPrefix: prefix,
+          chat: { rateLimitMax: 100000 },
+        }),
+      ),
     );
   }, 60000);
   afterAll(async () => {
@@ -66,9 +66,9 @@ describe.each(replicated)('chat-realtime through failovers on %s', (kind) => {
   /** The room's whole history, read again until Redis answers (it may be mid-convergence). */
   async function history(room: string): Promise<ChatMessage[]> {
     let messages: ChatMessage[] = [];
-    await waitFor('the history to be readable', async () => {
+    await eventually('the history to be readable', async () => {
       messages = await replicas.apps[1].messages.latest(room, 10000).catch(() => messages);
-      return messages.length > 0;
+      expect(messages.length).toBeGreaterThan(0);
     });
     return messages;
   }
@@ -98,11 +98,11 @@ describe.each(replicated)('chat-realtime through failovers on %s', (kind) => {
             .catch((error: Error) => ({ error: { code: `NO_ANSWER ${error.message}` } }));
           if ('id' in reply) outcome.ack = reply;
           else outcome.error = (reply as ErrorReply).error.code;
-          await sleep(20);
+          await delay(20);
         }
       });
 
-      await sleep(1000);
+      await delay(1000);
       const faultAt = Date.now();
       let result: FailoverResult;
       let repair = async () => {};
@@ -117,11 +117,11 @@ describe.each(replicated)('chat-realtime through failovers on %s', (kind) => {
         result = partitioned;
         repair = partitioned.heal;
       }
-      await sleep(2000);
+      await delay(2000);
       await repair();
       await topology.converged();
       const convergedMs = Date.now() - faultAt;
-      await sleep(500);
+      await delay(500);
       running = false;
       await Promise.all(loops);
 
@@ -132,11 +132,10 @@ describe.each(replicated)('chat-realtime through failovers on %s', (kind) => {
 
       // As the page does: every failed send is retried with its clientMsgId until it is acked.
       for (const o of failed) {
-        await waitFor(`the resend of ${o.clientMsgId}`, async () => {
+        await eventually(`the resend of ${o.clientMsgId}`, async () => {
           const reply = await senders[o.sender].send(room, o.text, o.clientMsgId);
-          if (!('id' in reply)) return false;
-          o.ack = reply;
-          return true;
+          expect(reply).toHaveProperty('id');
+          o.ack = reply as SendReply;
         });
       }
 
@@ -148,7 +147,7 @@ describe.each(replicated)('chat-realtime through failovers on %s', (kind) => {
       const everyAck = outcomes.map((o) => (o.ack as SendReply).id);
       // Delivered live, or caught up from history after a resync or a reconnect.
       let undelivered: string[] = [];
-      await waitFor(
+      await eventually(
         'every member to have every acknowledged message',
         () => {
           undelivered = members.flatMap((c) =>
@@ -156,9 +155,9 @@ describe.each(replicated)('chat-realtime through failovers on %s', (kind) => {
               .filter((id) => storedIds.has(id) && !c.messages.get(room)?.has(id))
               .map((id) => `${c.user?.username}:${id}`),
           );
-          return undelivered.length === 0;
+          expect(undelivered).toEqual([]);
         },
-        15000,
+        { timeoutMs: 15000 },
       ).catch(() => {});
       const liveDuplicates = members.flatMap((c) => c.extraDeliveries.map((m) => m.id));
 

@@ -22,7 +22,11 @@ describe('who may open a chat connection', () => {
   async function service(chat: Partial<ChatConfig>): Promise<string> {
     const replicas = await startReplicas(1, () =>
       buildApp(
-        testConfig({ url: redis.url }, uniquePrefix('chat'), { authUrl: auth.url, ...chat }),
+        testConfig({
+          redis: { url: redis.url },
+          keyPrefix: uniquePrefix('chat'),
+          chat: { authUrl: auth.url, ...chat },
+        }),
       ),
     );
     started.push(replicas);

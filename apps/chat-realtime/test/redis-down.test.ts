@@ -1,4 +1,7 @@
 import {
+  eventually,
+  httpCall,
+  delay,
   startRedis,
   startReplicas,
   startServiceProcess,
@@ -19,11 +22,10 @@ import {
   SOURCE_NODE_OPTIONS,
   SOURCE_SERVER,
   adminCommand,
+  historyPage,
   redisOf,
   replicasOf,
-  sleep,
   testConfig,
-  waitFor,
   type ErrorReply,
   type SendReply,
 } from './chat-harness';
@@ -46,7 +48,7 @@ function chatReplicas(redis: { start(): Promise<RedisConfig>; stop(): Promise<vo
     const config = await redis.start();
     const prefix = uniquePrefix('chat');
     state.replicas = await startReplicas(3, () =>
-      buildApp(testConfig(config, prefix, { rateLimitMax: 1000 })),
+      buildApp(testConfig({ redis: config, keyPrefix: prefix, chat: { rateLimitMax: 1000 } })),
     );
   }, 60000);
   afterAll(async () => {
@@ -87,7 +89,7 @@ function sendLoop(sender: ChatClient, room: string, tag: string) {
         expect(Date.now() - started).toBeLessThan(2500);
         failed.push(clientMsgId);
       }
-      await sleep(50);
+      await delay(50);
     }
   })();
   return {
@@ -104,8 +106,8 @@ function sendLoop(sender: ChatClient, room: string, tag: string) {
 async function expectEveryMemberHas(members: ChatClient[], room: string, ids: string[]) {
   const expected = [...new Set(ids)];
   for (const c of members) {
-    await waitFor(`member ${c.user?.username} to have every acked message`, () =>
-      expected.every((id) => c.messages.get(room)?.has(id)),
+    await eventually(`member ${c.user?.username} to have every acked message`, () =>
+      expect(expected.every((id) => c.messages.get(room)?.has(id))).toBe(true),
     );
   }
   for (const c of members) {
@@ -118,7 +120,7 @@ async function expectEveryMemberHas(members: ChatClient[], room: string, ids: st
 describe.each(topologiesUnderTest())('chat-realtime while Redis stalls on %s', (kind) => {
   let topology: RedisTopology;
   // The real command timeout; failure detection (5 s) longer than the stalls below, so they
-  // stay stalls and do not become failovers (chat-failover.test.ts does those).
+  // stay stalls and do not become failovers (failover.test.ts does those).
   const { state, members } = chatReplicas({
     start: async () => {
       topology = await startTopology(kind, { failureDetectionMs: 5000 });
@@ -134,12 +136,12 @@ describe.each(topologiesUnderTest())('chat-realtime while Redis stalls on %s', (
     const room = 'stall';
     const [sender, ...others] = await members(room);
     const { acked, failed, stop } = sendLoop(sender, room, 'stall');
-    await sleep(600);
+    await delay(600);
     const master = await topology.master(`{${room}}`);
     await master.pause();
-    await sleep(3000);
+    await delay(3000);
     await master.resume();
-    await sleep(800);
+    await delay(800);
     await stop();
     expect(failed.length).toBeGreaterThan(0);
     expect(acked.length).toBeGreaterThan(5);
@@ -151,9 +153,7 @@ describe.each(topologiesUnderTest())('chat-realtime while Redis stalls on %s', (
       acked.push(reply.id);
     }
     await expectEveryMemberHas([sender, ...others], room, acked);
-    const history = await fetch(`${state.replicas.url(2)}/rooms/${room}/messages?limit=200`).then(
-      (r) => r.json() as Promise<{ messages: Array<{ id: string }> }>,
-    );
+    const history = (await historyPage(state.replicas.url(2), room, '?limit=200')).body;
     expect(history.messages.map((m) => m.id)).toEqual([...new Set(acked)].sort(compareStreamIds));
     expect(state.unhandled).toEqual([]);
   });
@@ -178,8 +178,8 @@ describe.each(topologiesUnderTest())('chat-realtime while Redis stalls on %s', (
 
     const fence = (await sender.send(room, 'fence', 'unreplicated-fence')) as SendReply;
     expect(fence.id).toBeDefined();
-    await waitFor('the fence everywhere', () =>
-      others.every((c) => c.messages.get(room)?.has(fence.id)),
+    await eventually('the fence everywhere', () =>
+      expect(others.every((c) => c.messages.get(room)?.has(fence.id))).toBe(true),
     );
     await Promise.all(others.map((c) => c.fence()));
     for (const c of others) expect(c.deliveries.map((m) => m.text)).toEqual(['fence']);
@@ -189,9 +189,7 @@ describe.each(topologiesUnderTest())('chat-realtime while Redis stalls on %s', (
     const again = (await sender.send(room, 'on the master only', 'unreplicated-1')) as SendReply;
     expect(again).toMatchObject({ duplicate: true });
     await expectEveryMemberHas([sender, ...others], room, [again.id, fence.id]);
-    const history = await fetch(`${state.replicas.url(1)}/rooms/${room}/messages`).then(
-      (r) => r.json() as Promise<{ messages: Array<{ text: string }> }>,
-    );
+    const history = (await historyPage(state.replicas.url(1), room)).body;
     expect(history.messages.map((m) => m.text)).toEqual(['on the master only', 'fence']);
   });
 
@@ -199,15 +197,15 @@ describe.each(topologiesUnderTest())('chat-realtime while Redis stalls on %s', (
     const room = 'subkill';
     const list = await members(room);
     const { acked, stop } = sendLoop(list[0], room, 'subkill');
-    await sleep(500);
+    await delay(500);
     const before = list.map((c) => c.resyncs);
     for (const server of topology.servers) {
       await adminCommand(server, 'CLIENT', 'KILL', 'TYPE', 'pubsub');
     }
-    await waitFor('every member to be told to resync', () =>
-      list.every((c, i) => c.resyncs > before[i]),
+    await eventually('every member to be told to resync', () =>
+      expect(list.every((c, i) => c.resyncs > before[i])).toBe(true),
     );
-    await sleep(300);
+    await delay(300);
     await stop();
     expect(acked.length).toBeGreaterThan(5);
     await expectEveryMemberHas(list, room, acked);
@@ -229,8 +227,10 @@ describe('chat-realtime when a standalone Redis restarts empty', () => {
     const room = 'restart';
     const list = await members(room);
     const kept = (await list[0].send(room, 'before the wipe')) as SendReply;
-    await waitFor('the first message everywhere', () =>
-      list.every((c) => c.floor(room) === 1 && c.messages.get(room)?.has(kept.id)),
+    await eventually('the first message everywhere', () =>
+      expect(list.every((c) => c.floor(room) === 1 && c.messages.get(room)?.has(kept.id))).toBe(
+        true,
+      ),
     );
     await redis.kill();
     // A broadcast through the adapter while its Redis is down (typing goes through no store).
@@ -238,25 +238,26 @@ describe('chat-realtime when a standalone Redis restarts empty', () => {
     state.replicas.apps[0].io.to(room).emit('presence', { room, users: [] });
     const failedSend = await list[0].send(room, 'while down');
     expect(failedSend).toMatchObject({ error: { code: 'UNAVAILABLE' } });
-    await sleep(1000);
+    await delay(1000);
     await redis.start();
 
-    await waitFor(
+    await eventually(
       'every client to be told to resync',
-      () => list.every((c) => c.resyncs > 0),
-      15000,
+      () => expect(list.every((c) => c.resyncs > 0)).toBe(true),
+      { timeoutMs: 15000 },
     );
     const reply = (await list[1].send(room, 'after restart')) as SendReply;
     for (const c of list) {
-      await waitFor(
-        'the message after restart',
-        () => c.messages.get(room)?.has(reply.id) === true,
+      await eventually('the message after restart', () =>
+        expect(c.messages.get(room)?.has(reply.id) === true).toBe(true),
       );
     }
     // The history was lost: every client's recovery says so (never recovered: true from the
     // old numbering), and the new numbering starts again at 1 under a new epoch.
     for (const c of list) {
-      await waitFor('recovered: false', () => c.unrecovered > 0 && c.floor(room) === 1);
+      await eventually('recovered: false', () =>
+        expect(c.unrecovered > 0 && c.floor(room) === 1).toBe(true),
+      );
     }
     expect(state.unhandled).toEqual([]);
   });
@@ -288,10 +289,10 @@ describe('a chat-realtime process and a Redis outage', () => {
     await client.join('down');
     await redis.kill();
     for (let n = 0; n < 5; n += 1) client.socket.emit('typing', { room: 'down' });
-    await sleep(1500);
+    await delay(1500);
     expect(service.child.exitCode).toBeNull();
-    expect(await fetch(`${service.url}/health/live`).then((r) => r.status)).toBe(200);
-    expect(await fetch(`${service.url}/health/ready`).then((r) => r.status)).toBe(503);
+    expect((await httpCall(service.url, 'GET', '/health/live')).status).toBe(200);
+    expect((await httpCall(service.url, 'GET', '/health/ready')).status).toBe(503);
     // Closing with publishes still queued: rejected inside, caught, exit 0.
     expect(await service.stop('SIGTERM')).toBe(0);
     expect(service.output()).not.toMatch(/unhandledRejection|fatal error/i);
