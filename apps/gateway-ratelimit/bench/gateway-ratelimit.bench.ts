@@ -18,7 +18,7 @@ import {
   type ServiceProcess,
 } from '@redis-patterns/testkit';
 import { buildApp } from '../src/app';
-import type { AppConfig } from '../src/config';
+import { defaultConfig, type AppConfig } from '../src/config';
 import { parsePolicies, type Algorithm } from '../src/rate-limit/rate-limit-policy';
 
 const SECONDS = 3;
@@ -110,6 +110,7 @@ async function startGateway(
     REDIS_KEY_PREFIX: uniquePrefix('bench-gw'),
     PRODUCTS_URL: upstream,
     LOG_LEVEL: 'warn',
+    ADMIN_PORT: '0',
     ...env,
   });
 }
@@ -183,7 +184,9 @@ function pairedRatio(a: ScenarioResult[], b: ScenarioResult[]): number {
 /** 1,000 requests round-robin over three in-process replicas, limit 100: how many pass. */
 async function exactness(redisUrl: string, upstream: string, algorithm: Algorithm) {
   const config: AppConfig = {
+    ...defaultConfig(),
     logLevel: 'silent',
+    admin: { host: '127.0.0.1', port: 0 },
     redis: { url: redisUrl },
     keyPrefix: uniquePrefix('bench-gw'),
     upstreams: {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { commonEnv, ConfigError, redisEnv, redisConfigOf } from '@redis-patterns/service-kit';
 import type { RedisConfig } from '@redis-patterns/redis-core';
 import { DEFAULT_POLICIES, parsePolicies, type PolicySet } from './rate-limit/rate-limit-policy';
@@ -13,6 +14,11 @@ const upstreamList = (port: number) =>
 export const envSchema = Type.Object({
   ...commonEnv(3000),
   ...redisEnv('gw'),
+  /**
+   * Port of the operator surface (`/metrics`, `/docs`, the probes), bound to HOST like PORT and
+   * never proxied: `/metrics` and `/docs` are refused on PORT. Unset: PORT + 1000 (0 with PORT 0).
+   */
+  ADMIN_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   /** Comma list of product-api-cache replicas, balanced round-robin. */
   PRODUCTS_URL: upstreamList(3001),
   /** Comma list of auth-session replicas. */
@@ -57,34 +63,47 @@ export interface UpstreamUrls {
   chat: string[];
 }
 
-/** What `buildApp` needs; tests build it directly. */
+/** Where the operator surface listens (see `ADMIN_PORT`). */
+export interface AdminListen {
+  /** `HOST`: the same address as the public port. */
+  host: string;
+  /** `ADMIN_PORT`; 0 picks a free one. */
+  port: number;
+}
+
+/**
+ * What `buildApp` needs; tests build it directly (from `defaultConfig()`). Every default is the
+ * `envSchema` default of the variable named on the field, written there only.
+ */
 export interface AppConfig {
-  /** Pino level. @default 'info' */
+  /** `LOG_LEVEL`. */
   logLevel: string;
   redis: RedisConfig;
-  /** Prefix of every Redis key of this service. @default 'gw' */
+  /** `REDIS_KEY_PREFIX`: prefix of every Redis key of this service. */
   keyPrefix: string;
+  /** `HOST` and `ADMIN_PORT`. */
+  admin: AdminListen;
   upstreams: UpstreamUrls;
-  /** @default 10000 */
+  /** `UPSTREAM_TIMEOUT_MS`. */
   upstreamTimeoutMs: number;
-  /** @default 75000 */
-  streamIdleTimeoutMs?: number;
-  /** @default 1048576 */
+  /** `STREAM_IDLE_TIMEOUT_MS`. */
+  streamIdleTimeoutMs: number;
+  /** `BODY_LIMIT`. */
   bodyLimit: number;
-  /** @default false */
+  /** `TRUST_PROXY`. */
   trustProxy: boolean | string;
-  /** @default true */
+  /** `RATE_LIMIT_ENABLED`. */
   rateLimitEnabled: boolean;
-  /** @default DEFAULT_POLICIES */
+  /** `RATE_LIMIT_POLICIES` or its file; neither: `DEFAULT_POLICIES`. */
   policies: PolicySet;
-  /** Reload the policies from this file when it changes. @default none */
+  /** Reload the policies from this file when it changes (`RATE_LIMIT_POLICIES_FILE`). */
   policiesFile?: string;
-  /** @default no key issued */
-  apiKeys?: ApiKeyRegistry;
-  /** @default 1 */
-  rateLimitReplicas?: number;
-  /** @default 1000 */
-  breakerResetMs?: number;
+  /** `API_KEYS` or its file; neither: no key issued. */
+  apiKeys: ApiKeyRegistry;
+  /** `RATE_LIMIT_REPLICAS`. */
+  rateLimitReplicas: number;
+  /** `RATE_LIMIT_BREAKER_RESET_MS`. */
+  breakerResetMs: number;
 }
 
 function trustProxyOf(value: string): boolean | string {
@@ -164,12 +183,22 @@ function upstreamsOf(env: Env): UpstreamUrls {
   };
 }
 
+function adminOf(env: Env): AdminListen {
+  const port = env.ADMIN_PORT ?? (env.PORT === 0 ? 0 : env.PORT + 1000);
+  if (port > 65535)
+    throw new ConfigError('ADMIN_PORT', `ADMIN_PORT must be set when PORT is above 64535`);
+  if (port !== 0 && port === env.PORT)
+    throw new ConfigError('ADMIN_PORT', 'ADMIN_PORT must differ from PORT');
+  return { host: env.HOST, port };
+}
+
 export function configFromEnv(env: Env): AppConfig {
   const policies = policiesOf(env);
   return {
     logLevel: env.LOG_LEVEL,
     redis: redisConfigOf(env, 'gateway-ratelimit'),
     keyPrefix: env.REDIS_KEY_PREFIX,
+    admin: adminOf(env),
     upstreams: upstreamsOf(env),
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
     streamIdleTimeoutMs: env.STREAM_IDLE_TIMEOUT_MS,
@@ -183,4 +212,9 @@ export function configFromEnv(env: Env): AppConfig {
     rateLimitReplicas: env.RATE_LIMIT_REPLICAS,
     breakerResetMs: env.RATE_LIMIT_BREAKER_RESET_MS,
   };
+}
+
+/** The config of an environment that sets nothing: every field at its `envSchema` default. */
+export function defaultConfig(): AppConfig {
+  return configFromEnv(Value.Default(envSchema, {}) as Env);
 }

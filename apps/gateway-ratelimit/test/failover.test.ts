@@ -1,9 +1,12 @@
 import { buildApp } from '../src/app';
 import { parsePolicies } from '../src/rate-limit/rate-limit-policy';
 import {
+  delay,
+  httpCall,
+  inParallel,
+  replicatedTopologiesUnderTest,
   startReplicas,
   startTopology,
-  replicatedTopologiesUnderTest,
   uniquePrefix,
   until,
   type FailoverResult,
@@ -12,19 +15,20 @@ import {
   type Replicas,
 } from '@redis-patterns/testkit';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
-import { startLoad, quantile, type LoadClient, type Sample } from './steady-load';
 import {
   adminCommand,
-  call,
   closeGateways,
-  inParallel,
   limiterKey,
   mastersOf,
   pickAddresses,
+  quantile,
+  startLoad,
   startUpstreams,
   testConfig,
+  type LoadClient,
+  type Sample,
   type Upstream,
-} from './support';
+} from './gateway-harness';
 
 const COMMAND_TIMEOUT_MS = 500;
 /** No decision may take longer, failover or not: the command timeout, plus HTTP on a busy machine (load average 15-25). */
@@ -77,7 +81,6 @@ const LIMITS: Record<string, number> = { fw: FW_LIMIT, gcra: GCRA_LIMIT, closed:
 const DRILL_TIMEOUT_MS = 120_000;
 
 const kinds = replicatedTopologiesUnderTest();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Fault {
   result: FailoverResult;
@@ -99,7 +102,9 @@ describe.each(kinds)('gateway-ratelimit: Redis failovers under steady load on %s
     prefix = uniquePrefix('gw');
     gateways = await startReplicas(3, () =>
       buildApp(
-        testConfig(topology.config, prefix, started.urls, {
+        testConfig({
+          keyPrefix: prefix,
+          upstreams: started.urls,
           policies,
           redis: { ...topology.config, commandTimeoutMs: COMMAND_TIMEOUT_MS },
           upstreamTimeoutMs: 10000,
@@ -165,7 +170,7 @@ describe.each(kinds)('gateway-ratelimit: Redis failovers under steady load on %s
     const answer = await until(
       `a counted answer for ${client.name}`,
       async () => {
-        const probe = await call(`${gateways.url(0)}${client.path}`, {
+        const probe = await httpCall(gateways.url(0), 'GET', client.path, {
           headers: { 'x-forwarded-for': client.ip },
         });
         return probe.headers.get('x-ratelimit-remaining') === null ? undefined : probe;
@@ -181,7 +186,7 @@ describe.each(kinds)('gateway-ratelimit: Redis failovers under steady load on %s
     for (const path of ['/api/inventory/x', '/api/leaderboards/x']) {
       const ip = `10.90.${block}.${path.length}`;
       const answers = await inParallel(300, 20, (i) =>
-        call(`${gateways.url(i)}${path}`, { headers: { 'x-forwarded-for': ip } }),
+        httpCall(gateways.url(i), 'GET', path, { headers: { 'x-forwarded-for': ip } }),
       );
       const counted = answers.filter(
         (a) => a.status === 200 && a.headers.get('x-ratelimit-remaining') !== null,
@@ -231,7 +236,7 @@ describe.each(kinds)('gateway-ratelimit: Redis failovers under steady load on %s
     let promotedAt = 0;
     try {
       await until('counted decisions for every loaded client', async () => countedSince(0), 10000);
-      await sleep(500);
+      await delay(500);
       since = performance.now();
       const { result, undo } = await fault(key);
       promotedAt = since + result.promotedMs;
@@ -240,7 +245,7 @@ describe.each(kinds)('gateway-ratelimit: Redis failovers under steady load on %s
         async () => countedSince(promotedAt),
         20000,
       );
-      await sleep(500);
+      await delay(500);
       if (undo) await undo();
       await topology.converged();
       const convergedAt = performance.now();
@@ -351,7 +356,7 @@ describe.each(kinds)('gateway-ratelimit: Redis failovers under steady load on %s
           const latencies: number[] = [];
           for (const client of loaded) {
             const answers = await inParallel(10, 5, (i) =>
-              call(`${gateways.url(i)}${client.path}`, {
+              httpCall(gateways.url(i), 'GET', client.path, {
                 headers: { 'x-forwarded-for': client.ip },
               }),
             );

@@ -1,11 +1,12 @@
 import { createRedis, waitForReady, type RedisClient } from '@redis-patterns/redis-core';
 import {
+  delay,
   startTopology,
   topologiesUnderTest,
   uniquePrefix,
   type RedisTopology,
 } from '@redis-patterns/testkit';
-import { closeClient, gcraDecide, sleep } from './support';
+import { closeClient, gcraDecide } from './gateway-harness';
 
 describe.each(topologiesUnderTest())(
   'rate-limit-decide.lua (GCRA) against a real Redis on %s',
@@ -54,9 +55,9 @@ describe.each(topologiesUnderTest())(
       for (let i = 0; i < 4; i += 1) expect((await gcraDecide(client, k, 4, 800))[0]).toBe(1);
       const refused = await gcraDecide(client, k, 4, 800);
       expect(refused[0]).toBe(0);
-      await sleep(refused[2] + 20);
+      await delay(refused[2] + 20);
       expect((await gcraDecide(client, k, 4, 800))[0]).toBe(1);
-      await sleep(900);
+      await delay(900);
       expect(await client.exists(k)).toBe(0);
     });
   },

@@ -12,7 +12,7 @@ import {
 import { buildApp } from '../src/app';
 import { ApiKeyRegistry, apiKeyDigest } from '../src/rate-limit/api-key-registry';
 import { parsePolicies } from '../src/rate-limit/rate-limit-policy';
-import { testConfig } from './support';
+import { testConfig } from './gateway-harness';
 
 const ISSUED_KEY = 'hostile-issued-key-0123456789';
 
@@ -37,17 +37,21 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   app = await buildApp(
-    testConfig(
-      redis.url,
-      uniquePrefix('gw'),
-      { products: [url], auth: [url], inventory: [url], leaderboard: [url], chat: [url] },
-      {
-        policies: parsePolicies({ default: { limit: 1_000_000, windowMs: 60_000 } }),
-        apiKeys: ApiKeyRegistry.parse({
-          keys: [{ sha256: apiKeyDigest(ISSUED_KEY), consumer: 'hostile-suite' }],
-        }),
+    testConfig({
+      redis: redis.url,
+      keyPrefix: uniquePrefix('gw'),
+      upstreams: {
+        products: [url],
+        auth: [url],
+        inventory: [url],
+        leaderboard: [url],
+        chat: [url],
       },
-    ),
+      policies: parsePolicies({ default: { limit: 1_000_000, windowMs: 60_000 } }),
+      apiKeys: ApiKeyRegistry.parse({
+        keys: [{ sha256: apiKeyDigest(ISSUED_KEY), consumer: 'hostile-suite' }],
+      }),
+    }),
   );
   await app.ready();
 });

@@ -5,6 +5,8 @@ import { buildApp } from '../src/app';
 import { ApiKeyRegistry, apiKeyDigest } from '../src/rate-limit/api-key-registry';
 import { DEFAULT_POLICIES, parsePolicies } from '../src/rate-limit/rate-limit-policy';
 import {
+  httpCall,
+  inParallel,
   startReplicas,
   startTopology,
   topologiesUnderTest,
@@ -13,14 +15,7 @@ import {
   type Replicas,
 } from '@redis-patterns/testkit';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
-import {
-  call,
-  closeGateways,
-  inParallel,
-  startUpstreams,
-  testConfig,
-  type Upstream,
-} from './support';
+import { closeGateways, startUpstreams, testConfig, type Upstream } from './gateway-harness';
 
 /** An auth upstream that counts the logins it evaluates (every one reaching it is a guess). */
 async function startCountingAuth(): Promise<{
@@ -94,17 +89,14 @@ describe.each(topologiesUnderTest())(
       const prefix = uniquePrefix('gw');
       gateways = await startReplicas(3, () =>
         buildApp(
-          testConfig(
-            topology.config,
-            prefix,
-            { ...started.urls, auth: [auth.url] },
-            {
-              policies,
-              apiKeys,
-              redis: { ...topology.config, commandTimeoutMs: 5000 },
-              upstreamTimeoutMs: 10000,
-            },
-          ),
+          testConfig({
+            keyPrefix: prefix,
+            upstreams: { ...started.urls, auth: [auth.url] },
+            policies,
+            apiKeys,
+            redis: { ...topology.config, commandTimeoutMs: 5000 },
+            upstreamTimeoutMs: 10000,
+          }),
         ),
       );
     });
@@ -119,8 +111,7 @@ describe.each(topologiesUnderTest())(
     });
 
     const login = (i: number, ip: string, username: string, key?: string) =>
-      call(`${gateways.url(i)}/api/auth/login`, {
-        method: 'POST',
+      httpCall(gateways.url(i), 'POST', '/api/auth/login', {
         headers: {
           'content-type': 'application/json',
           'x-forwarded-for': ip,
@@ -137,7 +128,7 @@ describe.each(topologiesUnderTest())(
       expect(auth.logins() - before).toBe(0);
       // They cost the caller's address quota (default 100/min): all 401 here, limited after.
       expect(answers.every((a) => a.status === 401)).toBe(true);
-      expect(JSON.parse(answers[0].body)).toMatchObject({
+      expect(answers[0].body).toMatchObject({
         statusCode: 401,
         code: 'INVALID_API_KEY',
       });
@@ -190,8 +181,7 @@ describe.each(topologiesUnderTest())(
       async (method, path, policy) => {
         const ip = ipOf(200);
         for (const variant of variants(path)) {
-          const answer = await call(`${gateways.url(0)}${variant}`, {
-            method,
+          const answer = await httpCall(gateways.url(0), method, variant, {
             headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
             body: method === 'GET' ? undefined : JSON.stringify({ username: `v-${block}` }),
           });

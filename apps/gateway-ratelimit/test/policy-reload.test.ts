@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { buildApp } from '../src/app';
 import { parsePolicies } from '../src/rate-limit/rate-limit-policy';
 import {
+  delay,
+  httpCall,
   startRedis,
   startReplicas,
   uniquePrefix,
@@ -12,7 +14,13 @@ import {
   type Replicas,
 } from '@redis-patterns/testkit';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
-import { call, closeGateways, sleep, startUpstreams, testConfig, type Upstream } from './support';
+import {
+  closeGateways,
+  gatewayMetrics,
+  startUpstreams,
+  testConfig,
+  type Upstream,
+} from './gateway-harness';
 
 const before = {
   default: { limit: 1_000_000, windowMs: 3_600_000 },
@@ -39,8 +47,8 @@ describe('gateway-ratelimit: policies reloaded from their file under load', () =
   };
   const reloads = async (result: 'ok' | 'invalid') => {
     let total = 0;
-    for (const url of gateways.urls) {
-      const metrics = (await call(`${url}/metrics`)).body;
+    for (const app of gateways.apps) {
+      const metrics = await gatewayMetrics(app);
       const match = new RegExp(
         `ratelimit_policy_reloads_total\\{result="${result}"\\} (\\d+)`,
       ).exec(metrics);
@@ -59,7 +67,10 @@ describe('gateway-ratelimit: policies reloaded from their file under load', () =
     const prefix = uniquePrefix('gw');
     gateways = await startReplicas(3, () =>
       buildApp(
-        testConfig(redis.url, prefix, started.urls, {
+        testConfig({
+          redis: redis.url,
+          keyPrefix: prefix,
+          upstreams: started.urls,
           policies: parsePolicies(before),
           policiesFile: file,
           upstreamTimeoutMs: 10000,
@@ -83,7 +94,7 @@ describe('gateway-ratelimit: policies reloaded from their file under load', () =
       while (running) {
         const url = gateways.url(turn++);
         try {
-          const answer = await call(`${url}/api/inventory/x`, {
+          const answer = await httpCall(url, 'GET', '/api/inventory/x', {
             headers: { 'x-forwarded-for': '10.6.0.1' },
           });
           answers.push({ status: answer.status, policy: answer.headers.get('ratelimit-policy') });
@@ -117,7 +128,7 @@ describe('gateway-ratelimit: policies reloaded from their file under load', () =
         10000,
       );
       const mark = answers.length;
-      await sleep(1000);
+      await delay(1000);
       // Still the reloaded policy: the bad file changed nothing.
       expect(
         answers.slice(mark).every((a) => a.status === 429 && a.policy?.startsWith('"tight"')),

@@ -3,6 +3,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { buildApp } from '../src/app';
 import {
+  httpCall,
   startRedis,
   startReplicas,
   uniquePrefix,
@@ -11,13 +12,13 @@ import {
 } from '@redis-patterns/testkit';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
 import {
-  call,
+  gatewayMetrics,
   startUpstream,
   startUpstreams,
   testConfig,
   type Echo,
   type Upstream,
-} from './support';
+} from './gateway-harness';
 
 /** A port on 127.0.0.1 that refuses connections (bound, then released). */
 async function refusedPort(): Promise<string> {
@@ -46,13 +47,17 @@ describe('gateway-ratelimit: the proxy', () => {
       products: [started.urls.products[0], dead, started.urls.products[1]],
     };
     gateways = await startReplicas(2, () =>
-      buildApp(testConfig(redis.url, uniquePrefix('gw'), urls)),
+      buildApp(testConfig({ redis: redis.url, keyPrefix: uniquePrefix('gw'), upstreams: urls })),
     );
     deadOnly = await buildApp(
-      testConfig(redis.url, uniquePrefix('gw'), {
-        ...urls,
-        products: [dead],
-        auth: [slowAuth.url],
+      testConfig({
+        redis: redis.url,
+        keyPrefix: uniquePrefix('gw'),
+        upstreams: {
+          ...urls,
+          products: [dead],
+          auth: [slowAuth.url],
+        },
       }),
     );
   });
@@ -76,17 +81,17 @@ describe('gateway-ratelimit: the proxy', () => {
     ['/chat', 'chat', '/'],
     ['/chat/app.js', 'chat', '/app.js'],
   ])('proxies %s to %s as %s', async (path, service, upstreamPath) => {
-    const answer = await call(`${gateways.url(0)}${path}`);
+    const answer = await httpCall(gateways.url(0), 'GET', path);
     expect(answer.status).toBe(200);
-    expect(echoOf(answer.body)).toMatchObject({ service, url: upstreamPath });
+    expect(echoOf(answer.text)).toMatchObject({ service, url: upstreamPath });
   });
 
   it('balances round-robin and skips a replica that refuses connections', async () => {
     const served: number[] = [];
     for (let i = 0; i < 12; i += 1) {
-      const answer = await call(`${gateways.url(0)}/api/products/${i}`);
+      const answer = await httpCall(gateways.url(0), 'GET', `/api/products/${i}`);
       expect(answer.status).toBe(200);
-      served.push(echoOf(answer.body).replica);
+      served.push(echoOf(answer.text).replica);
     }
     expect(served.filter((r) => r === 0).length).toBeGreaterThanOrEqual(5);
     expect(served.filter((r) => r === 1).length).toBeGreaterThanOrEqual(5);
@@ -96,27 +101,25 @@ describe('gateway-ratelimit: the proxy', () => {
     for (let i = 0; i < 6; i += 1) {
       const method = i % 2 ? 'PUT' : 'POST';
       const payload = JSON.stringify({ n: i, name: 'caf\u00e9' });
-      const answer = await call(`${gateways.url(i)}/api/products/${i}`, {
-        method,
+      const answer = await httpCall(gateways.url(i), method, `/api/products/${i}`, {
         headers: { 'content-type': 'application/json' },
         body: payload,
       });
       expect(answer.status).toBe(200);
-      const echo = echoOf(answer.body);
+      const echo = echoOf(answer.text);
       expect(echo.method).toBe(method);
       expect(JSON.parse(echo.body)).toEqual(JSON.parse(payload));
     }
-    const raw = await call(`${gateways.url(0)}/api/products/raw`, {
-      method: 'POST',
+    const raw = await httpCall(gateways.url(0), 'POST', '/api/products/raw', {
       headers: { 'content-type': 'application/octet-stream' },
       body: 'bytes as they are',
     });
     expect(raw.status).toBe(200);
-    expect(echoOf(raw.body).body).toBe('bytes as they are');
+    expect(echoOf(raw.text).body).toBe('bytes as they are');
   });
 
   it('passes request ids, sets X-Forwarded-For, leaves cookies and Set-Cookie alone', async () => {
-    const answer = await call(`${gateways.url(1)}/api/auth/cookies`, {
+    const answer = await httpCall(gateways.url(1), 'GET', '/api/auth/cookies', {
       headers: {
         'x-request-id': 'req-abc-123',
         cookie: 'sid=s%3Aabc; theme=dark',
@@ -126,25 +129,24 @@ describe('gateway-ratelimit: the proxy', () => {
     expect(answer.status).toBe(200);
     expect(answer.headers.get('x-request-id')).toBe('req-abc-123');
     expect(answer.headers.getSetCookie()).toEqual(['a=1; HttpOnly', 'b=2; Path=/']);
-    const echo = echoOf(answer.body);
+    const echo = echoOf(answer.text);
     expect(echo.headers['x-request-id']).toBe('req-abc-123');
     expect(echo.headers.cookie).toBe('sid=s%3Aabc; theme=dark');
     expect(echo.headers['x-forwarded-for']).toBe('198.51.100.7, 127.0.0.1');
 
-    const generated = await call(`${gateways.url(0)}/api/auth/x`);
+    const generated = await httpCall(gateways.url(0), 'GET', '/api/auth/x');
     const id = generated.headers.get('x-request-id');
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(echoOf(generated.body).headers['x-request-id']).toBe(id);
+    expect(echoOf(generated.text).headers['x-request-id']).toBe(id);
   });
 
   it('proxies a POST body unchanged', async () => {
-    const answer = await call(`${gateways.url(0)}/api/reservations`, {
-      method: 'POST',
+    const answer = await httpCall(gateways.url(0), 'POST', '/api/reservations', {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ sku: 'a', qty: 2 }),
     });
     expect(answer.status).toBe(200);
-    expect(echoOf(answer.body)).toMatchObject({ method: 'POST', body: '{"sku":"a","qty":2}' });
+    expect(echoOf(answer.text)).toMatchObject({ method: 'POST', body: '{"sku":"a","qty":2}' });
   });
 
   it('answers 502 when no replica accepts and 504 when the upstream is too slow', async () => {
@@ -183,23 +185,22 @@ describe('gateway-ratelimit: the proxy', () => {
   });
 
   it('refuses oversized headers (431) and bodies (413)', async () => {
-    const headers = await call(`${gateways.url(0)}/api/products/1`, {
+    const headers = await httpCall(gateways.url(0), 'GET', '/api/products/1', {
       headers: { 'x-big': 'x'.repeat(20 * 1024) },
     });
     expect(headers.status).toBe(431);
-    const body = await call(`${gateways.url(0)}/api/reservations`, {
-      method: 'POST',
+    const body = await httpCall(gateways.url(0), 'POST', '/api/reservations', {
       headers: { 'content-type': 'application/octet-stream' },
       body: Buffer.alloc(100 * 1024),
     });
     expect(body.status).toBe(413);
-    expect(JSON.parse(body.body)).toMatchObject({ statusCode: 413, code: 'PAYLOAD_TOO_LARGE' });
+    expect(body.body).toMatchObject({ statusCode: 413, code: 'PAYLOAD_TOO_LARGE' });
   });
 
   it('is ready, and reports upstream latency by upstream', async () => {
-    expect((await call(`${gateways.url(0)}/health/ready`)).status).toBe(200);
-    const metrics = await call(`${gateways.url(0)}/metrics`);
-    expect(metrics.body).toMatch(
+    expect((await httpCall(gateways.url(0), 'GET', '/health/ready')).status).toBe(200);
+    const metrics = await gatewayMetrics(gateways.apps[0]);
+    expect(metrics).toMatch(
       /gateway_upstream_duration_seconds_count\{upstream="products",outcome="response"\} \d+/,
     );
   });
@@ -240,10 +241,14 @@ describe('gateway-ratelimit: a replica that is shutting down', () => {
     busy = await answering(503, 'DATABASE_UNAVAILABLE');
     gateway = await startReplicas(1, () =>
       buildApp(
-        testConfig(redis.url, uniquePrefix('gw'), {
-          ...started.urls,
-          products: [urlOf(closing), live.url],
-          inventory: [urlOf(busy), live.url],
+        testConfig({
+          redis: redis.url,
+          keyPrefix: uniquePrefix('gw'),
+          upstreams: {
+            ...started.urls,
+            products: [urlOf(closing), live.url],
+            inventory: [urlOf(busy), live.url],
+          },
         }),
       ),
     );
@@ -257,13 +262,12 @@ describe('gateway-ratelimit: a replica that is shutting down', () => {
 
   it('replays a write that a replica answered SHUTTING_DOWN on the next one', async () => {
     for (let i = 0; i < 4; i += 1) {
-      const answer = await call(`${gateway.url(0)}/api/products/${i}`, {
-        method: 'POST',
+      const answer = await httpCall(gateway.url(0), 'POST', `/api/products/${i}`, {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ n: i }),
       });
       expect(answer.status).toBe(200);
-      expect(JSON.parse(answer.body)).toMatchObject({ method: 'POST', body: `{"n":${i}}` });
+      expect(answer.body).toMatchObject({ method: 'POST', body: `{"n":${i}}` });
     }
   });
 
@@ -271,13 +275,12 @@ describe('gateway-ratelimit: a replica that is shutting down', () => {
     seenByClosing.length = 0;
     const statuses: number[] = [];
     for (let i = 0; i < 4; i += 1) {
-      const answer = await call(`${gateway.url(0)}/api/inventory/sku-${i}`, {
-        method: 'PUT',
+      const answer = await httpCall(gateway.url(0), 'PUT', `/api/inventory/sku-${i}`, {
         body: '{}',
       });
       statuses.push(answer.status);
       if (answer.status === 503)
-        expect(JSON.parse(answer.body)).toMatchObject({ code: 'DATABASE_UNAVAILABLE' });
+        expect(answer.body).toMatchObject({ code: 'DATABASE_UNAVAILABLE' });
     }
     // Round-robin: half went to the replica that answered 503, and those were not replayed.
     expect(statuses.filter((s) => s === 503)).toHaveLength(2);

@@ -3,6 +3,9 @@ import { parsePolicies, type Algorithm } from '../src/rate-limit/rate-limit-poli
 import { ApiKeyRegistry, apiKeyDigest } from '../src/rate-limit/api-key-registry';
 import { createRedis, waitForReady, type RedisClient } from '@redis-patterns/redis-core';
 import {
+  delay,
+  httpCall,
+  inParallel,
   startReplicas,
   startTopology,
   topologiesUnderTest,
@@ -12,17 +15,15 @@ import {
 } from '@redis-patterns/testkit';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
 import {
-  call,
+  gatewayMetrics,
   closeClient,
   closeGateways,
-  inParallel,
   limiterKey,
   pickAddresses,
-  sleep,
   startUpstreams,
   testConfig,
   type Upstream,
-} from './support';
+} from './gateway-harness';
 
 const GOLD_KEY = 'gold-key-0123456789abcdef';
 /** 31 days: GCRA refills one per 7 h, so a slow run cannot turn refill into extra admissions. */
@@ -84,7 +85,9 @@ describe.each(topologiesUnderTest())(
       prefix = uniquePrefix('gw');
       gateways = await startReplicas(3, () =>
         buildApp(
-          testConfig(topology.config, prefix, started.urls, {
+          testConfig({
+            keyPrefix: prefix,
+            upstreams: started.urls,
             policies,
             apiKeys,
             // Exactness is the property here, not fail-open: generous deadlines so that a loaded
@@ -105,7 +108,7 @@ describe.each(topologiesUnderTest())(
     async function exactness(path: string, policy: string) {
       const ip = freshIp();
       const answers = await inParallel(1000, 30, (i) =>
-        call(`${gateways.url(i)}${path}`, { headers: { 'x-forwarded-for': ip } }),
+        httpCall(gateways.url(i), 'GET', path, { headers: { 'x-forwarded-for': ip } }),
       );
       const passed = answers.filter((a) => a.status === 200);
       const limited = answers.filter((a) => a.status === 429);
@@ -113,7 +116,7 @@ describe.each(topologiesUnderTest())(
       expect(limited).toHaveLength(900);
       for (const answer of passed) expect(answer.headers.get('x-ratelimit-limit')).toBe('100');
       const refusal = limited[limited.length - 1];
-      expect(JSON.parse(refusal.body)).toEqual({
+      expect(refusal.body).toEqual({
         statusCode: 429,
         code: 'RATE_LIMITED',
         error: 'Too Many Requests',
@@ -184,7 +187,7 @@ describe.each(topologiesUnderTest())(
         const perClient = 1000;
         const answers = await inParallel(clients.length * perClient, 30, (i) => {
           const client = clients[i % clients.length];
-          return call(`${gateways.url(i)}${client.path}`, {
+          return httpCall(gateways.url(i), 'GET', client.path, {
             headers: { 'x-forwarded-for': client.ip },
           });
         });
@@ -202,13 +205,13 @@ describe.each(topologiesUnderTest())(
     async function straddle(path: string) {
       const ip = freshIp();
       const send = (i: number) =>
-        call(`${gateways.url(i)}${path}`, { headers: { 'x-forwarded-for': ip } });
+        httpCall(gateways.url(i), 'GET', path, { headers: { 'x-forwarded-for': ip } });
       const t0 = performance.now();
       expect((await send(0)).status).toBe(200);
-      await sleep(1850 - (performance.now() - t0));
+      await delay(1850 - (performance.now() - t0));
       const burstStart = performance.now();
       const first = await Promise.all(Array.from({ length: 10 }, (_, i) => send(i)));
-      await sleep(2200 - (performance.now() - t0));
+      await delay(2200 - (performance.now() - t0));
       const second = await Promise.all(Array.from({ length: 10 }, (_, i) => send(i)));
       const spanMs = performance.now() - burstStart;
       const admitted = [...first, ...second].filter((a) => a.status === 200).length;
@@ -232,7 +235,7 @@ describe.each(topologiesUnderTest())(
     ])('gives an honest Retry-After (%s): a retry after it passes', async (_name, path) => {
       const ip = freshIp();
       const send = (i: number) =>
-        call(`${gateways.url(i)}${path}`, { headers: { 'x-forwarded-for': ip } });
+        httpCall(gateways.url(i), 'GET', path, { headers: { 'x-forwarded-for': ip } });
       expect((await send(0)).status).toBe(200);
       expect((await send(1)).status).toBe(200);
       const refused = await send(2);
@@ -240,15 +243,14 @@ describe.each(topologiesUnderTest())(
       const retryAfter = Number(refused.headers.get('retry-after'));
       expect(retryAfter).toBeGreaterThanOrEqual(1);
       expect(retryAfter).toBeLessThanOrEqual(3);
-      await sleep(retryAfter * 1000);
+      await delay(retryAfter * 1000);
       expect((await send(0)).status).toBe(200);
     });
 
     it('counts routes, API keys and tiers separately; an unknown key is 401 and costs the address quota', async () => {
       const ip = freshIp();
       const login = () =>
-        call(`${gateways.url(0)}/api/auth/login`, {
-          method: 'POST',
+        httpCall(gateways.url(0), 'POST', '/api/auth/login', {
           headers: { 'x-forwarded-for': ip, 'content-type': 'application/json' },
           body: '{"user":"a"}',
         });
@@ -256,14 +258,14 @@ describe.each(topologiesUnderTest())(
       expect(logins.map((a) => a.status)).toEqual([200, 200, 200, 429]);
       expect(logins[3].headers.get('ratelimit-policy')).toBe('"login";q=3;w=60');
       // The same client on another route still has its default quota.
-      const other = await call(`${gateways.url(1)}/api/products/1`, {
+      const other = await httpCall(gateways.url(1), 'GET', '/api/products/1', {
         headers: { 'x-forwarded-for': ip },
       });
       expect(other.status).toBe(200);
       expect(other.headers.get('ratelimit-policy')).toBe('"default";q=100;w=60');
 
       const gold = await inParallel(8, 4, (i) =>
-        call(`${gateways.url(i)}/api/products/2`, {
+        httpCall(gateways.url(i), 'GET', '/api/products/2', {
           headers: { 'x-forwarded-for': ip, 'x-api-key': GOLD_KEY },
         }),
       );
@@ -271,15 +273,15 @@ describe.each(topologiesUnderTest())(
       expect(gold.find((a) => a.status === 429)?.headers.get('ratelimit-policy')).toBe(
         '"gold";q=6;w=60',
       );
-      const unknownKey = await call(`${gateways.url(2)}/api/products/2`, {
+      const unknownKey = await httpCall(gateways.url(2), 'GET', '/api/products/2', {
         headers: { 'x-forwarded-for': ip, 'x-api-key': 'someone-else-0123456789' },
       });
       expect(unknownKey.status).toBe(401);
-      expect(JSON.parse(unknownKey.body)).toMatchObject({
+      expect(unknownKey.body).toMatchObject({
         statusCode: 401,
         code: 'INVALID_API_KEY',
       });
-      const after = await call(`${gateways.url(0)}/api/products/2`, {
+      const after = await httpCall(gateways.url(0), 'GET', '/api/products/2', {
         headers: { 'x-forwarded-for': ip },
       });
       // 100: one on /api/products/1, one charged for the unknown key, this one.
@@ -288,8 +290,7 @@ describe.each(topologiesUnderTest())(
 
     it('groups IPv6 clients by /64', async () => {
       const login = (ip: string) =>
-        call(`${gateways.url(0)}/api/auth/login`, {
-          method: 'POST',
+        httpCall(gateways.url(0), 'POST', '/api/auth/login', {
           headers: { 'x-forwarded-for': ip },
         });
       expect((await login('2001:db8:a:b::1')).status).toBe(200);
@@ -300,15 +301,15 @@ describe.each(topologiesUnderTest())(
     });
 
     it('rejects a malformed API key with 400 and limits unknown routes (404) too', async () => {
-      const bad = await call(`${gateways.url(0)}/api/products/1`, {
+      const bad = await httpCall(gateways.url(0), 'GET', '/api/products/1', {
         headers: { 'x-api-key': 'bad key!' },
       });
       expect(bad.status).toBe(400);
-      expect(JSON.parse(bad.body)).toMatchObject({ statusCode: 400, code: 'INVALID_API_KEY' });
+      expect(bad.body).toMatchObject({ statusCode: 400, code: 'INVALID_API_KEY' });
 
       const ip = freshIp();
       const answers = await inParallel(101, 10, (i) =>
-        call(`${gateways.url(i)}/no/such/route`, { headers: { 'x-forwarded-for': ip } }),
+        httpCall(gateways.url(i), 'GET', '/no/such/route', { headers: { 'x-forwarded-for': ip } }),
       );
       expect(answers.filter((a) => a.status === 404)).toHaveLength(100);
       const limited = answers.filter((a) => a.status === 429);
@@ -317,16 +318,10 @@ describe.each(topologiesUnderTest())(
     });
 
     it('counts decisions in ratelimit_decisions_total', async () => {
-      const metrics = await call(`${gateways.url(0)}/metrics`);
-      expect(metrics.body).toMatch(
-        /ratelimit_decisions_total\{policy="default",result="allowed"\} \d+/,
-      );
-      expect(metrics.body).toMatch(
-        /ratelimit_decisions_total\{policy="default",result="limited"\} \d+/,
-      );
-      expect(metrics.body).toMatch(
-        /gateway_upstream_duration_seconds_bucket\{.*upstream="products"/,
-      );
+      const metrics = await gatewayMetrics(gateways.apps[0]);
+      expect(metrics).toMatch(/ratelimit_decisions_total\{policy="default",result="allowed"\} \d+/);
+      expect(metrics).toMatch(/ratelimit_decisions_total\{policy="default",result="limited"\} \d+/);
+      expect(metrics).toMatch(/gateway_upstream_duration_seconds_bucket\{.*upstream="products"/);
     });
   },
 );

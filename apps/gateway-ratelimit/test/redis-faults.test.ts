@@ -4,34 +4,35 @@ import { DECIDE_LUA } from '../src/rate-limit/rate-limit-scripts';
 import { parsePolicies } from '../src/rate-limit/rate-limit-policy';
 import { createRedis, waitForReady } from '@redis-patterns/redis-core';
 import {
+  delay,
   freePort,
+  httpCall,
+  inParallel,
   keySlot,
   startReplicas,
   startTopology,
   topologiesUnderTest,
   uniquePrefix,
   until,
+  type HttpAnswer,
   type RedisServer,
   type RedisTopology,
   type Replicas,
 } from '@redis-patterns/testkit';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
-import { quantile } from './steady-load';
 import {
+  gatewayMetrics,
   adminCommand,
-  call,
   closeClient,
   closeGateways,
   gcraDecide,
-  inParallel,
   limiterKey,
   mastersOf,
-  sleep,
+  quantile,
   startUpstreams,
   testConfig,
-  type Answer,
   type Upstream,
-} from './support';
+} from './gateway-harness';
 
 const COMMAND_TIMEOUT_MS = 500;
 /** Generous for a loaded 2-core machine (load average 15-25 while other suites run); the measured figures are printed. */
@@ -52,7 +53,7 @@ const policies = parsePolicies({
 });
 
 /** Every request of `answers` passed without a decision (fail-open) and in time. */
-function expectFailOpen(answers: Answer[]) {
+function expectFailOpen(answers: HttpAnswer[]) {
   for (const answer of answers) {
     expect(answer.status).toBe(200);
     expect(answer.headers.get('x-ratelimit-limit')).toBeNull();
@@ -60,9 +61,9 @@ function expectFailOpen(answers: Answer[]) {
   }
 }
 
-function expectFailClosed(answer: Answer) {
+function expectFailClosed(answer: HttpAnswer) {
   expect(answer.status).toBe(503);
-  expect(JSON.parse(answer.body)).toMatchObject({
+  expect(answer.body).toMatchObject({
     statusCode: 503,
     code: 'RATE_LIMIT_UNAVAILABLE',
   });
@@ -70,7 +71,7 @@ function expectFailClosed(answer: Answer) {
   expect(answer.ms).toBeLessThan(BOUND_MS);
 }
 
-const summary = (answers: Answer[]) => {
+const summary = (answers: HttpAnswer[]) => {
   const ms = answers.map((a) => a.ms).sort((a, b) => a - b);
   return `max ${Math.round(ms[ms.length - 1])} ms, median ${Math.round(ms[Math.floor(ms.length / 2)])} ms`;
 };
@@ -96,7 +97,9 @@ describe.each(topologiesUnderTest())(
       prefix = uniquePrefix('gw');
       gateways = await startReplicas(2, () =>
         buildApp(
-          testConfig(topology.config, prefix, started.urls, {
+          testConfig({
+            keyPrefix: prefix,
+            upstreams: started.urls,
             policies,
             redis: { ...topology.config, commandTimeoutMs: COMMAND_TIMEOUT_MS },
           }),
@@ -111,13 +114,10 @@ describe.each(topologiesUnderTest())(
     });
 
     const login = (i: number, ip: string) =>
-      call(`${gateways.url(i)}/api/auth/login`, {
-        method: 'POST',
-        headers: { 'x-forwarded-for': ip },
-      });
+      httpCall(gateways.url(i), 'POST', '/api/auth/login', { headers: { 'x-forwarded-for': ip } });
     const both = (ip: string) =>
       inParallel(20, 10, (i) =>
-        call(`${gateways.url(i)}${i % 2 ? '/api/players/1' : '/api/products/1'}`, {
+        httpCall(gateways.url(i), 'GET', i % 2 ? '/api/players/1' : '/api/products/1', {
           headers: { 'x-forwarded-for': ip },
         }),
       );
@@ -148,19 +148,19 @@ describe.each(topologiesUnderTest())(
       await limitingWorks(freshIp());
       const masters = await mastersOf(topology);
       await Promise.all(masters.map((master) => master.pause()));
-      let open: Answer[] = [];
+      let open: HttpAnswer[] = [];
       try {
         const ip = freshIp();
         open = await both(ip);
         expectFailOpen(open);
         expectFailClosed(await login(0, ip));
         // Fail-open design: readiness stays up once Redis has been ready.
-        expect((await call(`${gateways.url(1)}/health/ready`)).status).toBe(200);
-        const metrics = await call(`${gateways.url(0)}/metrics`);
-        expect(metrics.body).toMatch(
+        expect((await httpCall(gateways.url(1), 'GET', '/health/ready')).status).toBe(200);
+        const metrics = await gatewayMetrics(gateways.apps[0]);
+        expect(metrics).toMatch(
           /ratelimit_decisions_total\{policy="default",result="fail_open"\} [1-9]/,
         );
-        expect(metrics.body).toMatch(
+        expect(metrics).toMatch(
           /ratelimit_decisions_total\{policy="login",result="fail_closed"\} [1-9]/,
         );
       } finally {
@@ -187,7 +187,7 @@ describe.each(topologiesUnderTest())(
             ? await login(w, ip)
             : // A fresh client each time: this measures decision time, and one client's
               // local limit (limit / replicas while open) is reached in a second on a quiet machine.
-              await call(`${gateways.url(w)}/api/products/1`, {
+              await httpCall(gateways.url(w), 'GET', '/api/products/1', {
                 headers: { 'x-forwarded-for': freshIp() },
               });
           samples.push({ start, ms: answer.ms, status: answer.status, login: isLogin });
@@ -201,8 +201,8 @@ describe.each(topologiesUnderTest())(
           'the breaker to open on both gateways',
           async () => {
             const open = await Promise.all(
-              gateways.urls.map(async (url) =>
-                /ratelimit_breaker_open 1/.test((await call(`${url}/metrics`)).body),
+              gateways.apps.map(async (app) =>
+                /ratelimit_breaker_open 1/.test(await gatewayMetrics(app)),
               ),
             );
             return open.every(Boolean) ? true : undefined;
@@ -210,7 +210,7 @@ describe.each(topologiesUnderTest())(
           15000,
         );
         openedAt = performance.now();
-        await sleep(4000);
+        await delay(4000);
       } finally {
         running = false;
         await Promise.all(workers);
@@ -222,8 +222,8 @@ describe.each(topologiesUnderTest())(
       let fast = 0;
       let nearly = 0;
       let all = 0;
-      for (const url of gateways.urls) {
-        const metrics = (await call(`${url}/metrics`)).body;
+      for (const app of gateways.apps) {
+        const metrics = await gatewayMetrics(app);
         const bucket = (le: string) =>
           Number(
             new RegExp(
@@ -253,7 +253,7 @@ describe.each(topologiesUnderTest())(
     it('fails open at once while every master is down, and limits again after they restart', async () => {
       const masters = await mastersOf(topology);
       await Promise.all(masters.map((master) => master.kill()));
-      let open: Answer[] = [];
+      let open: HttpAnswer[] = [];
       try {
         const ip = freshIp();
         open = await both(ip);
@@ -274,11 +274,11 @@ describe.each(topologiesUnderTest())(
       try {
         await waitForReady(direct, 5000);
         await direct.lpush(limiterKey(prefix, 'gcra', 'players', ip), 'not a counter');
-        const answer = await call(`${gateways.url(0)}/api/players/1`, {
+        const answer = await httpCall(gateways.url(0), 'GET', '/api/players/1', {
           headers: { 'x-forwarded-for': ip },
         });
         expect(answer.status).toBe(500);
-        expect(JSON.parse(answer.body)).toMatchObject({ statusCode: 500 });
+        expect(answer.body).toMatchObject({ statusCode: 500 });
       } finally {
         await closeClient(direct);
       }
@@ -290,7 +290,9 @@ describe.each(topologiesUnderTest())(
         const replica = topology.servers.find((server) => server !== master) as RedisServer;
         const pinned = await startReplicas(1, () =>
           buildApp(
-            testConfig(replica.url, uniquePrefix('gw'), upstreamUrls, {
+            testConfig({
+              keyPrefix: uniquePrefix('gw'),
+              upstreams: upstreamUrls,
               policies,
               redis: { url: replica.url, commandTimeoutMs: COMMAND_TIMEOUT_MS },
             }),
@@ -317,14 +319,13 @@ describe.each(topologiesUnderTest())(
           ).rejects.toThrow(/^READONLY/);
           const ip = freshIp();
           const open = await inParallel(10, 5, (i) =>
-            call(`${pinned.url(0)}${i % 2 ? '/api/players/1' : '/api/products/1'}`, {
+            httpCall(pinned.url(0), 'GET', i % 2 ? '/api/players/1' : '/api/products/1', {
               headers: { 'x-forwarded-for': ip },
             }),
           );
           expectFailOpen(open);
           expectFailClosed(
-            await call(`${pinned.url(0)}/api/auth/login`, {
-              method: 'POST',
+            await httpCall(pinned.url(0), 'POST', '/api/auth/login', {
               headers: { 'x-forwarded-for': ip },
             }),
           );
@@ -390,16 +391,20 @@ describe.each(topologiesUnderTest())(
 describe('gateway-ratelimit: boot', () => {
   it('does not start without Redis: no unlimited window at boot', async () => {
     const port = await freePort();
-    const config = testConfig(`redis://127.0.0.1:${port}`, uniquePrefix('gw'), {
-      products: ['http://127.0.0.1:1'],
-      auth: ['http://127.0.0.1:1'],
-      inventory: ['http://127.0.0.1:1'],
-      leaderboard: ['http://127.0.0.1:1'],
-      chat: ['http://127.0.0.1:1'],
+    const config = testConfig({
+      redis: `redis://127.0.0.1:${port}`,
+      keyPrefix: uniquePrefix('gw'),
+      upstreams: {
+        products: ['http://127.0.0.1:1'],
+        auth: ['http://127.0.0.1:1'],
+        inventory: ['http://127.0.0.1:1'],
+        leaderboard: ['http://127.0.0.1:1'],
+        chat: ['http://127.0.0.1:1'],
+      },
     });
     await expect(buildApp(config)).rejects.toThrow(/Cannot reach Redis/);
     // The refused client's last reconnect timer (at most 2 s) outlives its disconnect() while
     // it is `reconnecting` (ioredis); let it end so the test leaves nothing running.
-    await sleep(2100);
+    await delay(2100);
   });
 });

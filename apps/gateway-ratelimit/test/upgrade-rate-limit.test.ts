@@ -4,6 +4,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { buildApp } from '../src/app';
 import { parsePolicies } from '../src/rate-limit/rate-limit-policy';
 import {
+  httpCall,
   startRedis,
   startReplicas,
   uniquePrefix,
@@ -11,7 +12,7 @@ import {
   type Replicas,
 } from '@redis-patterns/testkit';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
-import { call, closeGateways, startUpstreams, testConfig, type Upstream } from './support';
+import { closeGateways, startUpstreams, testConfig, type Upstream } from './gateway-harness';
 
 /** 31 days: a slow run cannot see the window roll over. */
 const MONTH_MS = 31 * 24 * 3600 * 1000;
@@ -104,10 +105,25 @@ describe('gateway-ratelimit: WebSocket upgrades are rate-limited like requests',
     };
     const prefix = uniquePrefix('gw-ws');
     gateways = await startReplicas(2, () =>
-      buildApp(testConfig(redis.url, prefix, urls, { policies, rateLimitReplicas: 2 })),
+      buildApp(
+        testConfig({
+          redis: redis.url,
+          keyPrefix: prefix,
+          upstreams: urls,
+          policies,
+          rateLimitReplicas: 2,
+        }),
+      ),
     );
     failClosed = await startReplicas(1, () =>
-      buildApp(testConfig(closedRedis.url, uniquePrefix('gw-ws-closed'), urls, { policies })),
+      buildApp(
+        testConfig({
+          redis: closedRedis.url,
+          keyPrefix: uniquePrefix('gw-ws-closed'),
+          upstreams: urls,
+          policies,
+        }),
+      ),
     );
   });
   afterAll(async () => {
@@ -158,9 +174,12 @@ describe('gateway-ratelimit: WebSocket upgrades are rate-limited like requests',
   it('counts upgrades and HTTP requests of the same path against one policy', async () => {
     const ip = '10.16.0.2';
     for (let i = 0; i < SOCKET_LIMIT - 1; i += 1) {
-      const answer = await call(`${gateways.url(i % 2)}/socket.io/?EIO=4&transport=polling`, {
-        headers: { 'x-forwarded-for': ip },
-      });
+      const answer = await httpCall(
+        gateways.url(i % 2),
+        'GET',
+        '/socket.io/?EIO=4&transport=polling',
+        { headers: { 'x-forwarded-for': ip } },
+      );
       expect(answer.status).toBe(200);
     }
     const last = await upgrade(wsUrl(gateways, 0, '/socket.io/?EIO=4&transport=websocket'), ip);
@@ -169,7 +188,7 @@ describe('gateway-ratelimit: WebSocket upgrades are rate-limited like requests',
     const over = await upgrade(wsUrl(gateways, 1, '/socket.io/?EIO=4&transport=websocket'), ip);
     over.socket?.terminate();
     expect(over.status).toBe(429);
-    const http = await call(`${gateways.url(0)}/socket.io/?EIO=4&transport=polling`, {
+    const http = await httpCall(gateways.url(0), 'GET', '/socket.io/?EIO=4&transport=polling', {
       headers: { 'x-forwarded-for': ip },
     });
     expect(http.status).toBe(429);

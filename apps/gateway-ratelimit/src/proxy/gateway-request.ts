@@ -45,7 +45,9 @@ async function gatewayRequestPlugin(app: FastifyInstance): Promise<void> {
   });
 }
 
+export const GATEWAY_REQUEST_PLUGIN = 'gateway-ratelimit-gateway-request';
+
 export default fp(gatewayRequestPlugin, {
-  name: 'gateway-ratelimit-gateway-request',
+  name: GATEWAY_REQUEST_PLUGIN,
   fastify: '5.x',
 });

@@ -1,19 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type {
-  FastifyInstance,
-  FastifyReply,
-  FastifyRequest,
-  FastifySchema,
-  LogLevel,
-} from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { Agent } from 'undici';
 import { DomainError, isTracing } from '@redis-patterns/service-kit';
 import type { UpstreamUrls } from '../config';
 import { appendForwardedFor } from './forwarded-headers';
 import { forwardableRequestHeaders, forwardableResponseHeaders } from './hop-by-hop';
-import { resolveRoute } from './proxy-routes';
+import { resolveRoute } from './route-map';
 import { dispatchToPool } from './upstream-dispatch';
 import { UpstreamPool } from './upstream-pool';
 import { registerUpgradeProxy } from './upgrade-proxy';
@@ -32,10 +26,21 @@ export interface ProxyOptions {
   connectionsPerUpstream?: number;
 }
 
-/** @fastify/swagger reads `hide` (Fastify's schema type does not know it): not in /docs. */
-const HIDDEN: FastifySchema & { hide: boolean } = { hide: true };
-const QUIETER: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+/** What the proxy's routes (src/routes/proxy-routes.ts) hand a request to. */
+export interface GatewayProxy {
+  /** Forwards the request to its upstream (404 when no route maps its path) and streams back the answer. */
+  forward(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>;
+  /** Largest request body in bytes, which the raw body parser applies. */
+  bodyLimit: number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gatewayProxy: GatewayProxy;
+  }
+}
+
+export const PROXY_PLUGIN = 'gateway-ratelimit-proxy';
 
 /**
  * A response whose length is not known up front is a stream (SSE, a chunked feed): between two
@@ -106,7 +111,7 @@ function upstreamAgent(app: FastifyInstance, options: ProxyOptions) {
 }
 
 /**
- * The proxy, on undici: one catch-all route that resolves the normalised path to a service,
+ * The proxy, on undici: `forward` resolves the normalised path to a service,
  * balances its replicas round-robin, and forwards the request body byte for byte (kept as the
  * raw bytes it arrived as, within BODY_LIMIT, so a request refused by a stopped replica can be
  * replayed to the next one: see upstream-dispatch.ts) and the response as a stream; failures
@@ -120,6 +125,17 @@ async function proxyPlugin(app: FastifyInstance, options: ProxyOptions): Promise
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   });
   const { agent, inFlight } = upstreamAgent(app, options);
+  // After the rate-limit hooks, as before any read: an oversized declared body is 413 at once
+  // (the body parser applies the same limit to what arrives).
+  app.addHook('onRequest', async (request) => {
+    if (Number(request.headers['content-length'] ?? 0) > options.bodyLimit) {
+      throw new DomainError(
+        413,
+        'PAYLOAD_TOO_LARGE',
+        `Request body is larger than ${options.bodyLimit} bytes`,
+      );
+    }
+  });
   const pools = new Map<keyof UpstreamUrls, UpstreamPool>(
     (Object.keys(options.upstreams) as (keyof UpstreamUrls)[]).map((name) => [
       name,
@@ -178,27 +194,7 @@ async function proxyPlugin(app: FastifyInstance, options: ProxyOptions): Promise
     return reply.send(response.body);
   }
 
-  await app.register(async (scope) => {
-    // Bodies stay the bytes the client sent: no JSON parse and re-serialise (which would round
-    // big integers, merge duplicate keys and replace invalid UTF-8) whatever the content type.
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser(
-      '*',
-      { parseAs: 'buffer', bodyLimit: options.bodyLimit },
-      (_request, raw, done) => done(null, raw),
-    );
-    scope.route({
-      method: METHODS,
-      url: '/*',
-      schema: HIDDEN,
-      // No access log per proxied request (two lines each at info), but warnings and errors.
-      logLevel:
-        QUIETER.indexOf(app.log.level) >= QUIETER.indexOf('warn')
-          ? (app.log.level as LogLevel)
-          : 'warn',
-      handler: forward,
-    });
-  });
+  app.decorate<GatewayProxy>('gatewayProxy', { forward, bodyLimit: options.bodyLimit });
   registerUpgradeProxy(app, {
     pools: poolOf,
     timeoutMs: options.timeoutMs,
@@ -208,7 +204,7 @@ async function proxyPlugin(app: FastifyInstance, options: ProxyOptions): Promise
 }
 
 export default fp(proxyPlugin, {
-  name: 'gateway-ratelimit-proxy',
+  name: PROXY_PLUGIN,
   fastify: '5.x',
   dependencies: [
     '@redis-patterns/metrics',

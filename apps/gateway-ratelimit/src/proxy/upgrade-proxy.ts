@@ -13,7 +13,7 @@ import type { RateLimiter } from '../rate-limit/rate-limiter';
 import { appendForwardedFor, forwardedChain } from './forwarded-headers';
 import { forwardableRequestHeaders } from './hop-by-hop';
 import { InvalidPathError, normalizePath, splitTarget } from './path-normalization';
-import { resolveRoute, type ResolvedRoute } from './proxy-routes';
+import { resolveRoute, type ResolvedRoute } from './route-map';
 import type { UpstreamPool } from './upstream-pool';
 
 export interface UpgradeProxyOptions {

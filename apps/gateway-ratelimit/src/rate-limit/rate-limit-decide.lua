@@ -16,13 +16,13 @@
     resetMs_i      until limit i is fully available again
     retryAfterMs_i when limit i refuses: the wait until it would admit this request; else 0
 
-  Invariants (proof: test/algorithms.test.ts, test/rate-limit-script.test.ts):
+  Invariants (proof: test/exact-algorithms.test.ts, test/gcra-script.test.ts):
     fixed-window   at most `limit` cost units per window, the window starting at the first request
     sliding-window this window's count + the previous one's weighted by the overlap <= limit
     gcra           in any span of d ms at most burst + d * limit / windowMs cost units
     concurrency    at most `limit` unexpired leases; a lease expires leaseMs after its last renewal
 
-  Proof: test/algorithms.test.ts "several limits per route: the tightest decides, and a refused request consumes no quota of any"
+  Proof: test/exact-algorithms.test.ts "several limits per route: the tightest decides, and a refused request consumes no quota of any"
 ]]
 local time = redis.call('TIME')
 local nowUs = tonumber(time[1]) * 1000000 + tonumber(time[2])

@@ -18,11 +18,11 @@ export interface RateLimitOptions {
   apiKeys: ApiKeyRegistry;
   /** Builds every rate-limit key (see rate-limit-keys.ts). */
   keys: KeyBuilder;
-  /** Off: API keys are still checked, nothing is counted. @default true */
-  enabled?: boolean;
-  /** Gateway replicas sharing the limits; the local limit while Redis is away is limit / replicas. @default 1 */
-  replicas?: number;
-  breaker?: LimiterBreakerOptions;
+  /** Off: API keys are still checked, nothing is counted. */
+  enabled: boolean;
+  /** Gateway replicas sharing the limits; the local limit while Redis is away is limit / replicas. */
+  replicas: number;
+  breaker: LimiterBreakerOptions;
 }
 
 declare module 'fastify' {
@@ -87,8 +87,8 @@ function buildLimiter(app: FastifyInstance, options: RateLimitOptions): RateLimi
     store,
     breaker,
     metrics,
-    enabled: options.enabled !== false,
-    replicas: options.replicas ?? 1,
+    enabled: options.enabled,
+    replicas: options.replicas,
   });
   app.addHook('onClose', async () => {
     breaker.shutdown();
@@ -131,8 +131,10 @@ async function rateLimitPlugin(app: FastifyInstance, options: RateLimitOptions):
   });
 }
 
+export const RATE_LIMIT_PLUGIN = 'gateway-ratelimit-rate-limit';
+
 export default fp(rateLimitPlugin, {
-  name: 'gateway-ratelimit-rate-limit',
+  name: RATE_LIMIT_PLUGIN,
   fastify: '5.x',
   dependencies: ['@redis-patterns/metrics', 'gateway-ratelimit-gateway-request'],
 });

@@ -29,7 +29,6 @@ export interface Decision {
 
 const COMMAND = 'gwDecideLimits';
 /** The text of `rate-limit-decide.lua`. */
-/** The text of `rate-limit-decide.lua`. */
 export const DECIDE_LUA = readFileSync(join(__dirname, 'rate-limit-decide.lua'), 'utf8');
 
 /** `renew-lease-1.lua`: extends a held concurrency lease. */

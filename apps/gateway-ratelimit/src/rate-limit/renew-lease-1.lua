@@ -8,9 +8,9 @@
   Returns 1 when the lease was held and is extended, 0 when it had expired (nothing written).
 
   Invariant: a lease only lives on while its replica renews it, so a replica that dies (SIGKILL)
-  frees its slots leaseMs after its last renewal (test/algorithms.test.ts, "concurrency").
+  frees its slots leaseMs after its last renewal (test/concurrency-leases.test.ts).
 
-  Proof: test/algorithms.test.ts "concurrency: a SIGKILLed replica leaks no slot beyond the lease"
+  Proof: test/concurrency-leases.test.ts "concurrency: a SIGKILLed replica leaks no slot beyond the lease"
 ]]
 local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)

@@ -1,4 +1,4 @@
-import { resolveRoute } from './proxy-routes';
+import { resolveRoute } from './route-map';
 
 describe('resolveRoute', () => {
   it.each([
