@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { captureOutput, spawnTracked, stopChild, waitUntilReady } from '@redis-patterns/testkit';
-import type { Cluster } from './cluster';
+import { untilAnswering, type Cluster } from './cluster';
 
 const ROOT = join(__dirname, '..', '..');
 const ALERTS = join(ROOT, 'deploy', 'observability', 'prometheus', 'alerts.yaml');
@@ -20,7 +20,7 @@ export function prometheusConfig(cluster: Cluster): string {
   const jobs = services.map((service) => {
     const targets = cluster.instances
       .filter((i) => i.service === service)
-      .map((i) => `'127.0.0.1:${i.port}'`);
+      .map((i) => `'127.0.0.1:${i.metricsPort}'`);
     return [
       `  - job_name: ${service}`,
       `    static_configs:`,
@@ -65,16 +65,8 @@ export async function startObserver(
     what: `prometheus ready on ${url}`,
     timeoutMs: 30_000,
     output,
-    ready: async (signal) => {
-      for (;;) {
-        const ok = await fetch(`${url}/-/ready`, { signal }).then(
-          (response) => response.ok,
-          () => false,
-        );
-        if (ok) return;
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    },
+    ready: (signal) =>
+      untilAnswering(url, '/-/ready', signal, (status) => status >= 200 && status < 300),
   });
   return { url, stop: () => stopChild(child) };
 }

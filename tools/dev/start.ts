@@ -6,9 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startCluster, topologyFromArgs, type Cluster, type TopologyKind } from './cluster';
+import { SERVICES } from './services';
 import { startObserver, type Observer } from './observe';
 
 const ROOT = join(__dirname, '..', '..');
+const REPLICAS = 2;
 
 /** `master`, `replica` or `?` for one data node. */
 async function role(port: number): Promise<string> {
@@ -101,9 +103,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  console.log(`starting Redis (${topology}), PostgreSQL and 6 services x 2 replicas...`);
+  console.log(
+    `starting Redis (${topology}), PostgreSQL and ${SERVICES.length} services x ${REPLICAS} replicas...`,
+  );
   run.starting = startCluster({
-    replicas: 2,
+    replicas: REPLICAS,
     topology,
     redlockMasters,
     persistentPostgres: true,
@@ -145,7 +149,7 @@ async function main(): Promise<void> {
       );
   }
   console.log(
-    `\nopen ${cluster.gatewayUrl.replace(/:\d+$/, ':3000')}/chat for the chat page, /api/... for the APIs; Ctrl-C stops everything.`,
+    `\nopen ${cluster.gatewayUrl}/chat for the chat page, /api/... for the APIs; Ctrl-C stops everything.`,
   );
 }
 

@@ -2,8 +2,10 @@
 // acknowledged write. Used by `npm run drills` (full size) and by the Jest suite (reduced size).
 // On standalone Redis the faults are service replicas, Redis and PostgreSQL; on Sentinel and
 // Cluster they are the Redis master's: a forced failover, a crash and a partition.
-import type { Cluster, Instance, TopologyKind } from '../../dev/cluster';
+import { delay, type FailoverResult } from '@redis-patterns/testkit';
+import { hasExited, type Cluster, type Instance, type TopologyKind } from '../../dev/cluster';
 import { MixedLoad, type LoadEvent, type Op, type Verification } from './mixed-load';
+import { stopInstance } from './test-cluster';
 
 export type StandaloneDrillKind =
   'kill' | 'term' | 'redis-pause' | 'redis-restart' | 'postgres-pause';
@@ -121,8 +123,6 @@ export interface DrillResult {
   durationMs: number;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 function stats(events: LoadEvent[]): Partial<Record<Op, OpStats>> {
   const byOp: Partial<Record<Op, OpStats>> = {};
   for (const event of events) {
@@ -150,24 +150,96 @@ function firstSuccessAgain(events: LoadEvent[], faultAt: number): { ms: number; 
   return { ms: worst.ms === Infinity ? -1 : worst.ms, op: worst.op };
 }
 
-function exited(instance: Instance): boolean {
-  return instance.child.exitCode !== null || instance.child.signalCode !== null;
-}
-
-function waitExit(instance: Instance, timeoutMs: number): Promise<void> {
-  if (exited(instance)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    instance.child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
 /** The replica of every service a drill stops: #1, so the chat members' gateway (#0) stays up. */
 function victims(cluster: Cluster): Instance[] {
   return cluster.instances.filter((instance) => instance.index === 1);
+}
+
+/** What injecting one fault did, for the drill's figures. */
+interface Fault {
+  /** When the fault began and ended (kills: once the replicas were restarted and ready). */
+  faultAt: number;
+  faultEnd: number;
+  /** Redis-only writes acknowledged before this were emptied with Redis (0: none). */
+  keepFrom: number;
+  promotedMs?: number;
+  /** The instances the drill stopped itself (not crashes). */
+  stopped: Set<Instance>;
+}
+
+/** Lets the fault last `faultMs` from `faultAt`, counting what the fault itself took. */
+function restOfFault(fault: Fault, size: DrillSize): Promise<void> {
+  return delay(Math.max(0, fault.faultAt + size.faultMs - Date.now()));
+}
+
+/** Injects the fault `kind` and ends it again; the load keeps running meanwhile. */
+async function injectFault(
+  cluster: Cluster,
+  kind: DrillKind,
+  size: DrillSize,
+  faultKey: string,
+  log: (line: string) => void,
+): Promise<Fault> {
+  const fault: Fault = { faultAt: Date.now(), faultEnd: 0, keepFrom: 0, stopped: new Set() };
+  const topology = cluster.topology;
+  const needTopology = () => {
+    if (!topology?.hasReplicas) {
+      throw new Error(
+        `the ${kind} drill needs a Redis topology with replicas (--redis=sentinel|cluster)`,
+      );
+    }
+    return topology;
+  };
+  const promoted = (result: FailoverResult) => {
+    fault.promotedMs = result.promotedMs;
+    log(`  ${kind}: ${result.newMaster.port} promoted in ${result.promotedMs} ms`);
+  };
+  switch (kind) {
+    case 'kill':
+    case 'term': {
+      const targets = victims(cluster);
+      for (const instance of targets) fault.stopped.add(instance);
+      const signal = kind === 'kill' ? 'SIGKILL' : 'SIGTERM';
+      await Promise.all(targets.map((instance) => stopInstance(instance, signal, 15000)));
+      await restOfFault(fault, size);
+      await Promise.all(targets.map((instance) => cluster.restart(instance)));
+      break;
+    }
+    case 'redis-pause':
+      await cluster.redis?.pause();
+      await delay(size.faultMs);
+      await cluster.redis?.resume();
+      break;
+    case 'redis-restart':
+      await cluster.redis?.kill();
+      await cluster.redis?.start();
+      break;
+    case 'postgres-pause':
+      await cluster.postgres?.pause();
+      await delay(size.faultMs);
+      await cluster.postgres?.resume();
+      break;
+    case 'failover':
+      promoted(await needTopology().failover(faultKey));
+      break;
+    case 'crash': {
+      const result = await needTopology().killMaster(faultKey);
+      promoted(result);
+      await restOfFault(fault, size);
+      await result.restart();
+      break;
+    }
+    case 'partition': {
+      const result = await needTopology().partitionMaster(faultKey);
+      promoted(result);
+      await restOfFault(fault, size);
+      await result.heal();
+      break;
+    }
+  }
+  fault.faultEnd = Date.now();
+  if (kind === 'redis-restart') fault.keepFrom = fault.faultEnd;
+  return fault;
 }
 
 /** Runs one drill against a running cluster (which it leaves running and whole). */
@@ -185,98 +257,43 @@ export async function runDrill(
     workers: size.workers,
     thinkMs: size.thinkMs,
   });
-  const stopped = new Set<Instance>();
-  let faultAt = 0;
-  let faultEnd = 0;
-  let keepFrom = 0;
-  let promotedMs: number | undefined;
-  const topology = cluster.topology;
-  const needTopology = () => {
-    if (!topology?.hasReplicas) {
-      throw new Error(
-        `the ${kind} drill needs a Redis topology with replicas (--redis=sentinel|cluster)`,
-      );
-    }
-    return topology;
-  };
+  let fault: Fault = { faultAt: 0, faultEnd: 0, keepFrom: 0, stopped: new Set() };
   try {
     await load.setup();
     load.start();
-    await sleep(size.warmupMs);
+    await delay(size.warmupMs);
     log(`  ${kind}: fault at +${((Date.now() - started) / 1000).toFixed(1)} s`);
-    faultAt = Date.now();
-    switch (kind) {
-      case 'kill':
-      case 'term': {
-        const targets = victims(cluster);
-        for (const instance of targets) {
-          stopped.add(instance);
-          instance.child.kill(kind === 'kill' ? 'SIGKILL' : 'SIGTERM');
-        }
-        await Promise.all(targets.map((instance) => waitExit(instance, 15000)));
-        await sleep(Math.max(0, faultAt + size.faultMs - Date.now()));
-        await Promise.all(targets.map((instance) => cluster.restart(instance)));
-        faultEnd = Date.now();
-        break;
-      }
-      case 'redis-pause': {
-        await cluster.redis?.pause();
-        await sleep(size.faultMs);
-        await cluster.redis?.resume();
-        faultEnd = Date.now();
-        break;
-      }
-      case 'redis-restart': {
-        await cluster.redis?.kill();
-        await cluster.redis?.start();
-        faultEnd = Date.now();
-        keepFrom = faultEnd;
-        break;
-      }
-      case 'postgres-pause': {
-        await cluster.postgres?.pause();
-        await sleep(size.faultMs);
-        await cluster.postgres?.resume();
-        faultEnd = Date.now();
-        break;
-      }
-      case 'failover': {
-        const result = await needTopology().failover(load.faultKey);
-        promotedMs = result.promotedMs;
-        faultEnd = Date.now();
-        log(`  ${kind}: ${result.newMaster.port} promoted in ${result.promotedMs} ms`);
-        break;
-      }
-      case 'crash': {
-        const result = await needTopology().killMaster(load.faultKey);
-        promotedMs = result.promotedMs;
-        log(`  ${kind}: ${result.newMaster.port} promoted in ${result.promotedMs} ms`);
-        await sleep(Math.max(0, faultAt + size.faultMs - Date.now()));
-        await result.restart();
-        faultEnd = Date.now();
-        break;
-      }
-      case 'partition': {
-        const result = await needTopology().partitionMaster(load.faultKey);
-        promotedMs = result.promotedMs;
-        log(`  ${kind}: ${result.newMaster.port} promoted in ${result.promotedMs} ms`);
-        await sleep(Math.max(0, faultAt + size.faultMs - Date.now()));
-        await result.heal();
-        faultEnd = Date.now();
-        break;
-      }
-    }
+    fault = await injectFault(cluster, kind, size, load.faultKey, log);
     log(`  ${kind}: fault over at +${((Date.now() - started) / 1000).toFixed(1)} s`);
-    await sleep(size.afterMs);
+    await delay(size.afterMs);
   } finally {
     await load.stop();
   }
   // Read back only once every node is in sync again: a demoted master's full resync is what
   // discards the writes it acknowledged after the promotion.
-  if (topology?.hasReplicas) await topology.converged();
-  const verification = await load.verify(5000, keepFrom);
+  if (cluster.topology?.hasReplicas) await cluster.topology.converged();
+  const verification = await load.verify(5000, fault.keepFrom);
   load.close();
+  return {
+    kind,
+    title,
+    topology: cluster.topologyKind,
+    ...figures(kind, load, fault, verification),
+    events: load.events,
+    during: stats(load.between(fault.faultAt, fault.faultEnd)),
+    after: stats(load.between(fault.faultEnd)),
+    verification,
+    crashed: cluster.instances
+      .filter((instance) => !fault.stopped.has(instance) && hasExited(instance.child))
+      .map((instance) => `${instance.service}#${instance.index}`),
+    relogins: load.relogins,
+    durationMs: Date.now() - started,
+  };
+}
 
+/** The drill's counts and times, from the load's events and read-back. */
+function figures(kind: DrillKind, load: MixedLoad, fault: Fault, verification: Verification) {
+  const { faultAt, faultEnd } = fault;
   const failedEvents = load.events.filter((e) => !e.ok);
   const failures: Record<string, number> = {};
   for (const event of failedEvents) {
@@ -289,9 +306,6 @@ export async function runDrill(
     undefined,
   );
   const lastFailure = last?.at ?? 0;
-  const crashed = cluster.instances
-    .filter((instance) => !stopped.has(instance) && exited(instance))
-    .map((instance) => `${instance.service}#${instance.index}`);
   // Scores and chat history are recorded in PostgreSQL and rebuilt after a Redis wipe (their
   // READMEs promise it): any of them missing is acknowledged-and-lost. Only sessions live in
   // Redis alone, so only logins lost with a wiped Redis are lost as documented.
@@ -306,9 +320,6 @@ export async function runDrill(
     verification.loginsLost;
   const back = firstSuccessAgain(load.events, faultAt);
   return {
-    kind,
-    title,
-    topology: cluster.topologyKind,
     sent: load.events.length,
     failed: failedEvents.length,
     failures,
@@ -321,17 +332,10 @@ export async function runDrill(
     backMs: back.ms,
     backOp: back.op,
     lastFailureMs: last && last.at >= faultAt ? last.at - faultAt : 0,
-    promotedMs,
+    promotedMs: fault.promotedMs,
     lastFailure: last && last.at > reference ? `${last.op} ${last.outcome}` : undefined,
     faultAt,
     faultEnd,
-    events: load.events,
-    during: stats(load.between(faultAt, faultEnd)),
-    after: stats(load.between(faultEnd)),
-    verification,
-    crashed,
-    relogins: load.relogins,
-    durationMs: Date.now() - started,
   };
 }
 

@@ -1,13 +1,11 @@
 // HTTP through the gateway replicas, the way a load balancer in front of them behaves: round-robin,
-// and a connection that is refused (nothing was sent) goes to the next replica.
+// and a connection that is refused (nothing was sent) goes to the next replica. Each attempt is
+// testkit's `httpCall`; a network failure becomes an answer with status 0 and its error code, so a
+// load can count it instead of stopping.
+import { httpCall, type HttpAnswer } from '@redis-patterns/testkit';
 
-export interface Reply {
-  status: number;
-  headers: Headers;
-  /** Parsed JSON body, or the text when it is not JSON; undefined for an empty body. */
-  body: unknown;
-  ms: number;
-  /** Network failure (no HTTP answer): `ECONNRESET`, `TIMEOUT`, ... */
+export interface Reply<B = Record<string, unknown>> extends HttpAnswer<B> {
+  /** Network failure (no HTTP answer, status 0): `ECONNRESET`, `TIMEOUT`, ... */
   error?: string;
   /** The gateway replica that answered. */
   via: string;
@@ -28,11 +26,12 @@ function loopbackOnly(url: string): string {
   return url.replace(/\/+$/, '');
 }
 
-function causeCode(error: unknown): string {
+/** The code of fetch's failure, which `httpCall` carries as the cause of the error it throws. */
+function causeCode(thrown: unknown): string {
+  const error = ((thrown as { cause?: unknown }).cause ?? thrown) as Error;
   const cause = (error as { cause?: { code?: string; name?: string } }).cause;
-  if ((error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError')
-    return 'TIMEOUT';
-  return cause?.code ?? cause?.name ?? (error as Error).name ?? 'ERROR';
+  if (error.name === 'TimeoutError' || error.name === 'AbortError') return 'TIMEOUT';
+  return cause?.code ?? cause?.name ?? error.name ?? 'ERROR';
 }
 
 export class GatewayClient {
@@ -47,44 +46,31 @@ export class GatewayClient {
     return this.origins;
   }
 
-  async request(method: string, path: string, options: RequestOptions = {}): Promise<Reply> {
+  async request<B = Record<string, unknown>>(
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<Reply<B>> {
     const started = performance.now();
-    const headers: Record<string, string> = { ...options.headers };
-    if (options.body !== undefined) headers['content-type'] = 'application/json';
-    let last: Reply | undefined;
+    let last: Reply<B> | undefined;
     const first = this.next;
     this.next += 1;
     for (let attempt = 0; attempt < this.origins.length; attempt += 1) {
       const origin = this.origins[(first + attempt) % this.origins.length];
       try {
-        const response = await fetch(`${origin}${path}`, {
-          method,
-          headers,
-          body: options.body === undefined ? undefined : JSON.stringify(options.body),
-          signal: AbortSignal.timeout(options.timeoutMs ?? 10000),
+        const answer = await httpCall<B>(origin, method, path, {
+          body: options.body,
+          headers: options.headers,
+          timeoutMs: options.timeoutMs ?? 10000,
         });
-        const text = await response.text();
-        let body: unknown = text || undefined;
-        if (text && response.headers.get('content-type')?.includes('json')) {
-          try {
-            body = JSON.parse(text);
-          } catch {
-            body = text;
-          }
-        }
-        return {
-          status: response.status,
-          headers: response.headers,
-          body,
-          ms: performance.now() - started,
-          via: origin,
-        };
+        return { ...answer, ms: performance.now() - started, via: origin };
       } catch (error) {
         const code = causeCode(error);
         last = {
           status: 0,
           headers: new Headers(),
-          body: undefined,
+          text: '',
+          body: {} as B,
           ms: performance.now() - started,
           error: code,
           via: origin,
@@ -94,24 +80,32 @@ export class GatewayClient {
         if (code !== 'ECONNREFUSED') return last;
       }
     }
-    return last as Reply;
+    return last as Reply<B>;
   }
 
-  get(path: string, options?: RequestOptions): Promise<Reply> {
-    return this.request('GET', path, options);
+  get<B = Record<string, unknown>>(path: string, options?: RequestOptions): Promise<Reply<B>> {
+    return this.request<B>('GET', path, options);
   }
 
-  post(path: string, body: unknown, options?: RequestOptions): Promise<Reply> {
-    return this.request('POST', path, { ...options, body });
+  post<B = Record<string, unknown>>(
+    path: string,
+    body: unknown,
+    options?: RequestOptions,
+  ): Promise<Reply<B>> {
+    return this.request<B>('POST', path, { ...options, body });
   }
 
-  put(path: string, body: unknown, options?: RequestOptions): Promise<Reply> {
-    return this.request('PUT', path, { ...options, body });
+  put<B = Record<string, unknown>>(
+    path: string,
+    body: unknown,
+    options?: RequestOptions,
+  ): Promise<Reply<B>> {
+    return this.request<B>('PUT', path, { ...options, body });
   }
 }
 
 /** The `name=value` part of every Set-Cookie of a reply, joined for a Cookie header. */
-export function cookieOf(reply: Reply): string {
+export function cookieOf(reply: { headers: Headers }): string {
   return reply.headers
     .getSetCookie()
     .map((cookie) => cookie.split(';')[0])

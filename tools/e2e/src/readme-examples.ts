@@ -5,6 +5,7 @@
 // before it (`# login: 200 {user} + Set-Cookie ...`). A command whose comments say
 // `(not run: <why>)` is listed but skipped, with its reason.
 import { readFileSync } from 'node:fs';
+import { SERVICES } from '../../dev/services';
 
 export interface CurlExample {
   /** `setup`: a shell assignment (`TOKEN=$(curl ...)`) the following commands use. */
@@ -110,25 +111,22 @@ export function curlExamples(file: string, text = readFileSync(file, 'utf8')): C
   return examples;
 }
 
-/** The README's ports (DESIGN's table) and the service each belongs to. */
-export const README_PORTS: Record<number, string> = {
-  3000: 'gateway-ratelimit',
-  3001: 'product-api-cache',
-  3002: 'auth-session',
-  3003: 'inventory-lock',
-  3004: 'game-leaderboard',
-  3005: 'chat-realtime',
-};
+/** The README's ports (DESIGN's table, `SERVICES` of tools/dev/cluster.ts) and their services. */
+export const README_PORTS: Record<number, string> = Object.fromEntries(
+  SERVICES.map((service) => [service.port, service.name]),
+);
+
+const README_ADDRESS = new RegExp(
+  `(https?:\\/\\/)?(?:localhost|127\\.0\\.0\\.1):(${Object.keys(README_PORTS).join('|')})`,
+  'g',
+);
 
 /** The command with `localhost:300x` / `127.0.0.1:300x` pointed at the given base URLs. */
 export function retarget(command: string, baseUrlOf: (service: string) => string): string {
-  return command.replace(
-    /(https?:\/\/)?(?:localhost|127\.0\.0\.1):(300[0-5])/g,
-    (_, scheme: string | undefined, port: string) => {
-      const base = baseUrlOf(README_PORTS[Number(port)]);
-      return scheme ? base : base.replace(/^https?:\/\//, '');
-    },
-  );
+  return command.replace(README_ADDRESS, (_, scheme: string | undefined, port: string) => {
+    const base = baseUrlOf(README_PORTS[Number(port)]);
+    return scheme ? base : base.replace(/^https?:\/\//, '');
+  });
 }
 
 /**

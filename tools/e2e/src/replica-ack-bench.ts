@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import {
+  httpCall,
   httpLoad,
   percentile,
   ratio,
@@ -22,6 +23,7 @@ import {
   type ServiceProcess,
 } from '@redis-patterns/testkit';
 import { ChatMember } from './chat-client';
+import { cookieOf } from './gateway-client';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const CONNECTIONS = 8;
@@ -75,14 +77,6 @@ async function waitCalls(topology: RedisTopology): Promise<number> {
   }
 }
 
-async function post(url: string, body: unknown, cookie?: string): Promise<Response> {
-  return fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) },
-    body: JSON.stringify(body),
-  });
-}
-
 async function deploy(side: Side, postgres: PostgresServer): Promise<Deployment> {
   const topology = await startTopology(side);
   const redis = topology.env;
@@ -111,16 +105,11 @@ async function deploy(side: Side, postgres: PostgresServer): Promise<Deployment>
   const cookies: string[] = [];
   for (let i = 0; i < CONNECTIONS * 2; i += 1) {
     const username = `bench_${side}_${i}`;
-    const created = await post(`${auth.url}/auth/register`, { username, password: PASSWORD });
+    const body = { username, password: PASSWORD };
+    const created = await httpCall(auth.url, 'POST', '/auth/register', { body });
     if (created.status !== 201) throw new Error(`register on ${side}: ${created.status}`);
     users.push(username);
-    const login = await post(`${auth.url}/auth/login`, { username, password: PASSWORD });
-    cookies.push(
-      login.headers
-        .getSetCookie()
-        .map((c) => c.split(';')[0])
-        .join('; '),
-    );
+    cookies.push(cookieOf(await httpCall(auth.url, 'POST', '/auth/login', { body })));
   }
   return { side, topology, auth, leaderboard, chat, users, cookies };
 }

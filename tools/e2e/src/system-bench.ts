@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type autocannon from 'autocannon';
 import { httpLoad, ratio, writeBenchReport, type ScenarioResult } from '@redis-patterns/testkit';
 import { GatewayClient, cookieOf } from './gateway-client';
-import { startTestCluster, waitAllReady, type TestCluster } from './test-cluster';
+import { startTestCluster, stopInstance, waitAllReady, type TestCluster } from './test-cluster';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -46,10 +46,7 @@ function mixedRequests(cookies: string[]): autocannon.Request[] {
 
 async function setLimiting(cluster: TestCluster, enabled: boolean): Promise<void> {
   for (const gateway of cluster.instances.filter((i) => i.service === 'gateway-ratelimit')) {
-    await new Promise<void>((resolve) => {
-      gateway.child.once('exit', () => resolve());
-      gateway.child.kill('SIGTERM');
-    });
+    await stopInstance(gateway, 'SIGTERM', 30_000);
     gateway.env.RATE_LIMIT_ENABLED = String(enabled);
     await cluster.restart(gateway);
   }

@@ -2,7 +2,15 @@
 // own Redis topology and PostgreSQL, configured so that a test's own traffic is never rate
 // limited except through the one API key it uses to prove the limit.
 import { createHash } from 'node:crypto';
-import { DEV_API_KEY, startCluster, type Cluster, type TopologyKind } from '../../dev/cluster';
+import { eventually, httpCall } from '@redis-patterns/testkit';
+import {
+  hasExited,
+  startCluster,
+  type Cluster,
+  type Instance,
+  type TopologyKind,
+} from '../../dev/cluster';
+import { DEV_API_KEYS } from '../../dev/services';
 
 /** API key of the `tiny` tier: 5 requests per minute. */
 export const LIMITED_API_KEY = 'e2e-limited-key-0001';
@@ -27,7 +35,7 @@ export const TEST_POLICIES = {
 /** The gateway's key registry: issued keys, by their SHA-256 digest only (npm start's too). */
 export const TEST_API_KEYS = {
   keys: [
-    { sha256: createHash('sha256').update(DEV_API_KEY).digest('hex'), consumer: 'dev' },
+    ...DEV_API_KEYS.keys,
     {
       sha256: createHash('sha256').update(LIMITED_API_KEY).digest('hex'),
       consumer: 'e2e-limited',
@@ -78,7 +86,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
 
 /** Sum of a Prometheus counter (all label sets, or those containing `labels`) on one instance. */
 export async function metricSum(url: string, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const { text } = await httpCall(url, 'GET', '/metrics');
   return text
     .split('\n')
     .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
@@ -88,18 +96,37 @@ export async function metricSum(url: string, name: string, labels = ''): Promise
 
 /** Waits until every instance answers 200 on /health/ready. */
 export async function waitAllReady(cluster: Cluster, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ready = await Promise.all(
-      cluster.instances.map((i) =>
-        fetch(`${i.url}/health/ready`).then(
-          (r) => r.status === 200,
-          () => false,
+  await eventually(
+    'every instance of the cluster ready again',
+    async () => {
+      const statuses = await Promise.all(
+        cluster.instances.map((i) =>
+          httpCall(i.url, 'GET', '/health/ready', { timeoutMs: 5000 }).then(
+            (answer) => answer.status,
+            () => 0,
+          ),
         ),
-      ),
-    );
-    if (ready.every(Boolean)) return;
-    if (Date.now() > deadline) throw new Error('the cluster did not become ready again');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+      );
+      const notReady = cluster.instances.filter((_, n) => statuses[n] !== 200);
+      if (notReady.length)
+        throw new Error(`not ready: ${notReady.map((i) => `${i.service}#${i.index}`).join(' ')}`);
+    },
+    { timeoutMs, intervalMs: 200 },
+  );
+}
+
+/** Sends `signal` to one instance and resolves once it exited; rejects, naming it, after `timeoutMs`. */
+export async function stopInstance(
+  instance: Instance,
+  signal: NodeJS.Signals,
+  timeoutMs: number,
+): Promise<void> {
+  instance.child.kill(signal);
+  await eventually(
+    `${instance.service}#${instance.index} exiting after ${signal}`,
+    () => {
+      if (!hasExited(instance.child)) throw new Error(`pid ${instance.child.pid} still runs`);
+    },
+    { timeoutMs },
+  );
 }

@@ -5,12 +5,11 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { Instance } from '../../dev/cluster';
-import { metricSum, startTestCluster, type TestCluster } from '../src/test-cluster';
+import { delay, eventually, perFileFixture } from '@redis-patterns/testkit';
+import { metricSum, startTestCluster, stopInstance } from '../src/test-cluster';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // What the functions run inside the page use; this suite compiles without the DOM library.
 declare const document: {
@@ -18,58 +17,40 @@ declare const document: {
   documentElement: { scrollWidth: number };
 };
 
-/** Resolves once the process has exited (at once when it already has). */
-function exited(instance: Instance, timeoutMs: number): Promise<void> {
-  const { child } = instance;
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${instance.service}#${instance.index} did not exit`)),
-      timeoutMs,
-    );
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
 describe('the chat page through the gateway, two logged-in users on separate chat replicas', () => {
-  let cluster: TestCluster;
-  let browser: Browser | undefined;
   const tag = randomUUID().slice(0, 8);
-  const chat = () => cluster.instances.filter((i) => i.service === 'chat-realtime');
+  const system = perFileFixture(
+    async (cleanup) => {
+      // A prerequisite (tools/prerequisites.sh), so its absence fails here instead of skipping.
+      if (!existsSync(CHROMIUM)) {
+        throw new Error(
+          `${CHROMIUM} is absent: run tools/prerequisites.sh --install (Debian: chromium)`,
+        );
+      }
+      const cluster = await startTestCluster();
+      cleanup(() => cluster.close());
+      const browser: Browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
+      });
+      cleanup(() => browser.close());
+      return { cluster, browser };
+    },
+    { timeoutMs: 180_000 },
+  );
+  const chat = () => system().cluster.instances.filter((i) => i.service === 'chat-realtime');
   const connectedOn = () =>
     Promise.all(chat().map((i) => metricSum(i.url, 'chat_connected_sockets')));
 
-  beforeAll(async () => {
-    // A prerequisite (tools/prerequisites.sh), so its absence fails here instead of skipping.
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `${CHROMIUM} is absent: run tools/prerequisites.sh --install (Debian: chromium)`,
-      );
-    }
-    cluster = await startTestCluster();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-    });
-  }, 180_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await cluster?.close();
-  }, 60_000);
-
   /** A user's page in its own browser context (own cookies): registered, logged in, in `room`. */
   async function userPage(username: string, room: string, errors: string[]): Promise<Page> {
-    const context = await (browser as Browser).newContext({
+    const context = await system().browser.newContext({
       viewport: { width: 1280, height: 800 },
     });
     const page = await context.newPage();
     page.on('pageerror', (error) => errors.push(`${username}: ${error.message}`));
-    await page.goto(`${cluster.gatewayUrl}/chat/#${room}`);
+    await page.goto(`${system().cluster.gatewayUrl}/chat/#${room}`);
     await page.getByLabel('Username', { exact: true }).fill(username);
     await page.getByLabel('Password', { exact: true }).fill(`password-of-${username}`);
     await page.getByRole('button', { name: 'Register' }).click();
@@ -92,8 +73,17 @@ describe('the chat page through the gateway, two logged-in users on separate cha
     // The gateway balances upgrades round-robin: reload Bob's page until the two users sit on
     // different chat replicas.
     for (let attempt = 0; ; attempt += 1) {
-      await sleep(500);
-      const counts = await connectedOn();
+      // Both pages joined: once the metric counts exactly their two sockets (a reloaded page's
+      // old one gone), it says where they sit.
+      const counts = await eventually(
+        'exactly the two pages counted in chat_connected_sockets',
+        async () => {
+          const now = await connectedOn();
+          expect(now.reduce((sum, n) => sum + n, 0)).toBe(2);
+          return now;
+        },
+        { timeoutMs: 10_000, intervalMs: 100 },
+      );
       if (counts.every((n) => n === 1)) break;
       if (attempt === 8) throw new Error(`not on separate replicas: ${counts.join(', ')}`);
       await bob.reload();
@@ -116,6 +106,7 @@ describe('the chat page through the gateway, two logged-in users on separate cha
 
     // Ada sends 20 messages: chat replica #0 is SIGKILLed after the 5th, #1 SIGTERMed after
     // the 10th (once #0 is back), Redis paused 3 s from the 15th; the sends are not held back.
+    const { cluster } = system();
     const [first, second] = chat();
     // Each reconnect opens a new WebSocket: the faults below must cause at least one per page
     // that sat on the replica stopped (one page on each).
@@ -126,14 +117,12 @@ describe('the chat page through the gateway, two logged-in users on separate cha
     let restarting: Promise<void> = Promise.resolve();
     for (const [n, text] of texts.entries()) {
       if (n === 5) {
-        first.child.kill('SIGKILL');
-        await exited(first, 15_000);
+        await stopInstance(first, 'SIGKILL', 15_000);
         restarting = cluster.restart(first);
       }
       if (n === 10) {
         await restarting;
-        second.child.kill('SIGTERM');
-        await exited(second, 20_000);
+        await stopInstance(second, 'SIGTERM', 20_000);
         restarting = cluster.restart(second);
       }
       if (n === 15) {
@@ -141,7 +130,8 @@ describe('the chat page through the gateway, two logged-in users on separate cha
         await cluster.redis?.pause();
       }
       await send(ada, text);
-      await sleep(n >= 15 ? 600 : 150);
+      // The pace of the sends, through the faults (slower while Redis is paused).
+      await delay(n >= 15 ? 600 : 150);
       if (n === 19) {
         // Still paused: the newest sends wait, pending, not failed.
         expect(await ada.locator('#messages li.pending').count()).toBeGreaterThan(0);

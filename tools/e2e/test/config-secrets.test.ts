@@ -8,17 +8,11 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SERVICES as SERVICE_TABLE } from '../../dev/services';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const MARKER = 'SECRETPASS';
-const SERVICES = [
-  'gateway-ratelimit',
-  'product-api-cache',
-  'auth-session',
-  'inventory-lock',
-  'game-leaderboard',
-  'chat-realtime',
-];
+const SERVICES = SERVICE_TABLE.map((service) => service.name);
 const SECRET_BEARING = /(_URLS?$|SECRET|PASSWORD|TOKEN|API_KEY|PRIVATE|CREDENTIAL)/;
 /** Knobs about secrets rather than secrets (numbers and sizes). */
 const NOT_A_SECRET = /^PASSWORD_(HASH|SCRYPT)_/;

@@ -1,7 +1,7 @@
 // Drills 1-3 at reduced size (the full size is `npm run drills`). Each asserts what the services'
 // issues promise; where a service does not keep a promise the test says so in its name and pins
 // the behaviour actually observed, so a change in either direction is noticed.
-import type { TopologyKind } from '@redis-patterns/testkit';
+import { perFileFixture, type TopologyKind } from '@redis-patterns/testkit';
 import {
   FAILOVER_DRILLS,
   REDUCED_SIZE,
@@ -10,7 +10,7 @@ import {
   type DrillResult,
 } from '../src/drills';
 import type { LoadEvent, Op } from '../src/mixed-load';
-import { startTestCluster, waitAllReady, type TestCluster } from '../src/test-cluster';
+import { startTestCluster, waitAllReady } from '../src/test-cluster';
 
 /** Idempotent requests: the gateway retries them on another replica even after a reset socket. */
 const READS = new Set<Op>(['product.read', 'auth.me', 'leaderboard.top']);
@@ -24,22 +24,21 @@ function outcomesDuring(result: DrillResult, op: Op): string[] {
 }
 
 describe('fault drills under a mixed load through the gateway (reduced size)', () => {
-  let cluster: TestCluster;
-
-  beforeAll(async () => {
-    cluster = await startTestCluster();
-  }, 180_000);
-
-  afterAll(async () => {
-    await cluster?.close();
-  }, 60_000);
+  const system = perFileFixture(
+    async (cleanup) => {
+      const cluster = await startTestCluster();
+      cleanup(() => cluster.close());
+      return cluster;
+    },
+    { timeoutMs: 180_000 },
+  );
 
   afterEach(async () => {
-    await waitAllReady(cluster, 60_000);
+    await waitAllReady(system(), 60_000);
   }, 70_000);
 
   it('1. SIGKILL one replica of every service: reads recover at once, nothing acknowledged is lost', async () => {
-    const result = await runDrill(cluster, 'kill', REDUCED_SIZE);
+    const result = await runDrill(system(), 'kill', REDUCED_SIZE);
     process.stdout.write(`${drillLine(result)}\n`);
     expect(result.crashed).toEqual([]);
     expect(result.ackedLost).toBe(0);
@@ -65,7 +64,7 @@ describe('fault drills under a mixed load through the gateway (reduced size)', (
   }, 150_000);
 
   it('2. SIGTERM one replica of every service: graceful drain: at most the stated keep-alive races fail, nothing acknowledged lost', async () => {
-    const result = await runDrill(cluster, 'term', REDUCED_SIZE);
+    const result = await runDrill(system(), 'term', REDUCED_SIZE);
     process.stdout.write(`${drillLine(result)}\n`);
     expect(result.crashed).toEqual([]);
     expect(result.ackedLost).toBe(0);
@@ -94,7 +93,7 @@ describe('fault drills under a mixed load through the gateway (reduced size)', (
   }, 150_000);
 
   it('3. Redis SIGSTOP 5 s: each service degrades as promised, nothing hangs, all recover after SIGCONT', async () => {
-    const result = await runDrill(cluster, 'redis-pause', REDUCED_SIZE);
+    const result = await runDrill(system(), 'redis-pause', REDUCED_SIZE);
     process.stdout.write(`${drillLine(result)}\n`);
     expect(result.crashed).toEqual([]);
     expect(result.ackedLost).toBe(0);
@@ -149,25 +148,24 @@ const failoverTopologies = (process.env.E2E_FAILOVER_DRILLS ?? '')
 
 if (failoverTopologies.length > 0) {
   describe.each(failoverTopologies)('failover drills on %s (reduced size)', (topology) => {
-    let cluster: TestCluster;
-
-    beforeAll(async () => {
-      cluster = await startTestCluster({ topology });
-    }, 180_000);
-
-    afterAll(async () => {
-      await cluster?.close();
-    }, 60_000);
+    const system = perFileFixture(
+      async (cleanup) => {
+        const cluster = await startTestCluster({ topology });
+        cleanup(() => cluster.close());
+        return cluster;
+      },
+      { timeoutMs: 180_000 },
+    );
 
     afterEach(async () => {
-      await cluster.topology?.converged();
-      await waitAllReady(cluster, 60_000);
+      await system().topology?.converged();
+      await waitAllReady(system(), 60_000);
     }, 70_000);
 
     it.each(FAILOVER_DRILLS.map((d) => [d.kind, d.title] as const))(
       '%s (%s): nothing acknowledged is lost or undone, every failure is an error answer, and every operation succeeds again',
       async (kind) => {
-        const result = await runDrill(cluster, kind, REDUCED_SIZE);
+        const result = await runDrill(system(), kind, REDUCED_SIZE);
         process.stdout.write(`${drillLine(result)}\n`);
         expect(result.crashed).toEqual([]);
         expect(result.ackedLost).toBe(0);

@@ -7,75 +7,65 @@ import {
   LIMITED_TIER_LIMIT,
   metricSum,
   startTestCluster,
-  type TestCluster,
 } from '../src/test-cluster';
 import { TraceCollector } from '../src/trace-collector';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@redis-patterns/testkit';
+import { delay, eventually, freePort, httpCall, perFileFixture } from '@redis-patterns/testkit';
 import { startObserver } from '../../dev/observe';
 import { curlExamples, examplesScript } from '../src/readme-examples';
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(50);
-  }
-}
-
 describe('the system through the gateway', () => {
-  let cluster: TestCluster;
-  let gw: GatewayClient;
   const members: ChatMember[] = [];
-  const replicas = (service: string) => cluster.instances.filter((i) => i.service === service);
   const tag = randomUUID().slice(0, 8);
   const collector = new TraceCollector();
-
-  beforeAll(async () => {
-    await collector.start();
-    // Traces from the gateway and the cache (the other services trace the same way).
-    const tracing = {
-      OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
-      OTEL_BSP_SCHEDULE_DELAY: '100',
-    };
-    cluster = await startTestCluster({
-      extraEnv: { 'gateway-ratelimit': tracing, 'product-api-cache': tracing },
-    });
-    gw = new GatewayClient(cluster.gatewayUrl);
-  }, 180_000);
-
-  afterAll(async () => {
-    for (const member of members) member.close();
-    await cluster?.close();
-    await collector.stop();
-  }, 60_000);
+  const system = perFileFixture(
+    async (cleanup) => {
+      await collector.start();
+      cleanup(() => collector.stop());
+      // Traces from the gateway and the cache (the other services trace the same way).
+      const tracing = {
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
+        OTEL_BSP_SCHEDULE_DELAY: '100',
+      };
+      const cluster = await startTestCluster({
+        extraEnv: { 'gateway-ratelimit': tracing, 'product-api-cache': tracing },
+      });
+      cleanup(() => cluster.close());
+      cleanup(() => members.forEach((member) => member.close()));
+      return { cluster, gw: new GatewayClient(cluster.gatewayUrl) };
+    },
+    { timeoutMs: 180_000 },
+  );
+  const cluster = () => system().cluster;
+  const gw = () => system().gw;
+  const replicas = (service: string) => cluster().instances.filter((i) => i.service === service);
 
   it('npm start -- --observe: a local Prometheus scrapes every replica', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'observe-'));
-    const observer = await startObserver(cluster, dir, await freePort());
+    const observer = await startObserver(cluster(), dir, await freePort());
     try {
       // prometheus is a README prerequisite: without it the test fails, naming it.
       expect(observer).toBeDefined();
       const up = async () => {
-        const response = await fetch(`${observer?.url}/api/v1/query?query=up`);
-        const body = (await response.json()) as {
+        const { body } = await httpCall<{
           data: { result: { metric: { job: string }; value: [number, string] }[] };
-        };
+        }>(`${observer?.url}`, 'GET', '/api/v1/query?query=up');
         return body.data.result;
       };
-      await waitFor(
+      await eventually(
+        'every replica scraped and up',
         async () =>
-          (await up()).filter((r) => r.value[1] === '1').length === cluster.instances.length,
-        30_000,
+          expect((await up()).filter((r) => r.value[1] === '1').length).toBe(
+            cluster().instances.length,
+          ),
+        { timeoutMs: 30_000, intervalMs: 50 },
       );
       const jobs = new Set((await up()).map((r) => r.metric.job));
-      expect(jobs).toEqual(new Set(cluster.instances.map((i) => i.service)));
+      expect(jobs).toEqual(new Set(cluster().instances.map((i) => i.service)));
     } finally {
       await observer?.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -85,7 +75,7 @@ describe('the system through the gateway', () => {
   it('traces one request across the gateway, the service, Redis and PostgreSQL', async () => {
     const traceId = randomUUID().replace(/-/g, '');
     // A product nobody read yet: a cache miss, so the service reads PostgreSQL and fills Redis.
-    const read = await gw.get('/api/products/4343', {
+    const read = await gw().get('/api/products/4343', {
       headers: { traceparent: `00-${traceId}-${'1'.repeat(16)}-01` },
     });
     expect(read.status).toBe(200);
@@ -93,11 +83,13 @@ describe('the system through the gateway', () => {
       collector.trace(traceId).some(test);
     const db = (span: (typeof collector.spans)[number]) =>
       span.attributes['db.system.name'] ?? span.attributes['db.system'];
-    await waitFor(
-      () =>
-        has((s) => s.service === 'product-api-cache' && db(s) === 'redis') &&
-        has((s) => s.service === 'product-api-cache' && db(s) === 'postgresql'),
-      10_000,
+    await eventually(
+      "the cache's Redis and PostgreSQL spans collected",
+      () => {
+        expect(has((s) => s.service === 'product-api-cache' && db(s) === 'redis')).toBe(true);
+        expect(has((s) => s.service === 'product-api-cache' && db(s) === 'postgresql')).toBe(true);
+      },
+      { timeoutMs: 10_000, intervalMs: 50 },
     );
     const spans = collector.trace(traceId);
     const gatewayServer = spans.find((s) => s.service === 'gateway-ratelimit' && s.kind === 2);
@@ -115,9 +107,9 @@ describe('the system through the gateway', () => {
   it('registers, logs in, and both auth replicas recognise the session', async () => {
     const username = `e2e_${tag}`;
     const password = 'correct horse battery';
-    const registered = await gw.post('/api/auth/register', { username, password });
+    const registered = await gw().post('/api/auth/register', { username, password });
     expect(registered.status).toBe(201);
-    const login = await gw.post('/api/auth/login', { username, password });
+    const login = await gw().post('/api/auth/login', { username, password });
     expect(login.status).toBe(200);
     const cookie = cookieOf(login);
     expect(cookie).toMatch(/^sid=/);
@@ -127,7 +119,7 @@ describe('the system through the gateway', () => {
       metricSum(url, 'http_request_duration_seconds_count', 'route="/auth/me"');
     const before = await Promise.all(auth.map((i) => served(i.url)));
     for (let i = 0; i < 6; i += 1) {
-      const me = await gw.get('/api/auth/me', { headers: { cookie } });
+      const me = await gw().get('/api/auth/me', { headers: { cookie } });
       expect(me.status).toBe(200);
       expect(me.body).toMatchObject({ user: { username } });
     }
@@ -135,22 +127,22 @@ describe('the system through the gateway', () => {
     // Round-robin in the gateway: every auth replica answered some of the six.
     auth.forEach((_, i) => expect(after[i] - before[i]).toBeGreaterThan(0));
 
-    const logout = await gw.post('/api/auth/logout', {}, { headers: { cookie } });
+    const logout = await gw().post('/api/auth/logout', {}, { headers: { cookie } });
     expect(logout.status).toBe(204);
     for (let i = 0; i < 2; i += 1) {
-      expect((await gw.get('/api/auth/me', { headers: { cookie } })).status).toBe(401);
+      expect((await gw().get('/api/auth/me', { headers: { cookie } })).status).toBe(401);
     }
   });
 
   it('updates a product and every following read shows the update, whichever replica answers', async () => {
     const id = 4242;
-    const first = await gw.get(`/api/products/${id}`);
+    const first = await gw().get(`/api/products/${id}`);
     expect(first.status).toBe(200);
     // Warm both replicas' caches (and L1) with the old value first.
-    for (let i = 0; i < 4; i += 1) expect((await gw.get(`/api/products/${id}`)).status).toBe(200);
+    for (let i = 0; i < 4; i += 1) expect((await gw().get(`/api/products/${id}`)).status).toBe(200);
     const { sku, name, description, category, priceCents } = first.body as Record<string, unknown>;
     const newPrice = (priceCents as number) + 1234;
-    const updated = await gw.put(`/api/products/${id}`, {
+    const updated = await gw().put(`/api/products/${id}`, {
       sku,
       name,
       description,
@@ -164,7 +156,7 @@ describe('the system through the gateway', () => {
       metricSum(url, 'http_request_duration_seconds_count', 'route="/products/:id"');
     const before = await Promise.all(products.map((i) => served(i.url)));
     for (let i = 0; i < 10; i += 1) {
-      const read = await gw.get(`/api/products/${id}`);
+      const read = await gw().get(`/api/products/${id}`);
       expect(read.status).toBe(200);
       expect((read.body as { priceCents: number }).priceCents).toBe(newPrice);
     }
@@ -175,17 +167,18 @@ describe('the system through the gateway', () => {
   it('reserves stock concurrently down to exactly zero, never below', async () => {
     const sku = `e2e-${tag}`;
     const stock = 20;
-    expect((await gw.put(`/api/inventory/${sku}`, { stock })).status).toBe(200);
+    expect((await gw().put(`/api/inventory/${sku}`, { stock })).status).toBe(200);
     const orders = Array.from({ length: 60 }, (_, i) => `e2e-${tag}-${i}`);
     const reserve = (orderId: string) =>
-      gw.post(`/api/inventory/${sku}/reservations`, { orderId, quantity: 1 });
+      gw().post(`/api/inventory/${sku}/reservations`, { orderId, quantity: 1 });
     let replies = await Promise.all(orders.map(reserve));
     // A lock that could not be had within the retry budget is a 503 with nothing written; the
     // request is idempotent per orderId, so the client retries it.
     for (let round = 0; round < 5; round += 1) {
       const retry = orders.filter((_, i) => replies[i].status === 503);
       if (retry.length === 0) break;
-      await sleep(500);
+      // The client's back-off before it retries.
+      await delay(500);
       const again = await Promise.all(retry.map(reserve));
       replies = replies.map((r, i) => (r.status === 503 ? again[retry.indexOf(orders[i])] : r));
     }
@@ -195,7 +188,7 @@ describe('the system through the gateway', () => {
     ).length;
     expect(created).toBe(stock);
     expect(refused).toBe(orders.length - stock);
-    const left = await gw.get(`/api/inventory/${sku}`);
+    const left = await gw().get(`/api/inventory/${sku}`);
     expect(left.body).toMatchObject({ sku, stock: 0 });
   });
 
@@ -206,10 +199,10 @@ describe('the system through the gateway', () => {
       score: 100 + i * 7,
     }));
     const replies = await Promise.all(
-      scores.map((s) => gw.post(`/api/leaderboards/${board}/scores`, s)),
+      scores.map((s) => gw().post(`/api/leaderboards/${board}/scores`, s)),
     );
     for (const reply of replies) expect(reply.status).toBe(200);
-    const top = await gw.get(`/api/leaderboards/${board}/top?limit=10`);
+    const top = await gw().get(`/api/leaderboards/${board}/top?limit=10`);
     expect(top.status).toBe(200);
     const body = top.body as {
       entries: { rank: number; playerId: string; score: number }[];
@@ -227,15 +220,15 @@ describe('the system through the gateway', () => {
     const connectedOn = () =>
       Promise.all(chat.map((i) => metricSum(i.url, 'chat_connected_sockets')));
     const room = `e2e-${tag}`;
-    const alice = new ChatMember(cluster.gatewayUrl, 'alice');
+    const alice = new ChatMember(cluster().gatewayUrl, 'alice');
     members.push(alice);
     await alice.connected();
-    const bob = new ChatMember(cluster.gatewayUrl, 'bob');
+    const bob = new ChatMember(cluster().gatewayUrl, 'bob');
     members.push(bob);
     await bob.connected();
     // The gateway balances upgrades round-robin; connect more until both replicas hold one.
     while ((await connectedOn()).some((n) => n === 0) && members.length < 6) {
-      const extra = new ChatMember(cluster.gatewayUrl, `extra${members.length}`);
+      const extra = new ChatMember(cluster().gatewayUrl, `extra${members.length}`);
       members.push(extra);
       await extra.connected();
     }
@@ -248,10 +241,15 @@ describe('the system through the gateway', () => {
     const fromBob = await bob.send(room, 'hello from bob', `b-${tag}`);
     expect(fromBob.id).toEqual(expect.any(String));
     // Every member, whichever replica it is on, receives both, exactly once.
-    await waitFor(() =>
-      inRoom.every(
-        (m) => m.received.has(fromAlice.id as string) && m.received.has(fromBob.id as string),
-      ),
+    await eventually(
+      'both messages received by every member',
+      () => {
+        for (const m of inRoom) {
+          expect(m.received.has(fromAlice.id as string)).toBe(true);
+          expect(m.received.has(fromBob.id as string)).toBe(true);
+        }
+      },
+      { timeoutMs: 5000, intervalMs: 50 },
     );
     for (const member of inRoom) {
       expect(member.duplicates).toBe(0);
@@ -263,9 +261,9 @@ describe('the system through the gateway', () => {
   it('limits a client: 429 with Retry-After and the error envelope, other clients unaffected', async () => {
     const headers = { 'x-api-key': LIMITED_API_KEY };
     for (let i = 0; i < LIMITED_TIER_LIMIT; i += 1) {
-      expect((await gw.get('/api/products/1', { headers })).status).toBe(200);
+      expect((await gw().get('/api/products/1', { headers })).status).toBe(200);
     }
-    const limited = await gw.get('/api/products/1', { headers });
+    const limited = await gw().get('/api/products/1', { headers });
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(limited.body).toMatchObject({
@@ -273,7 +271,7 @@ describe('the system through the gateway', () => {
       code: 'RATE_LIMITED',
       error: 'Too Many Requests',
     });
-    expect((await gw.get('/api/products/1')).status).toBe(200);
+    expect((await gw().get('/api/products/1')).status).toBe(200);
   });
 
   // Each README's curl examples, in order, against this system (ports pointed at its replicas):
@@ -291,7 +289,7 @@ describe('the system through the gateway', () => {
       const dir = mkdtempSync(join(tmpdir(), 'readme-'));
       try {
         const baseUrlOf = (service: string) =>
-          service === 'gateway-ratelimit' ? cluster.gatewayUrl : replicas(service)[0].url;
+          service === 'gateway-ratelimit' ? cluster().gatewayUrl : replicas(service)[0].url;
         const run = spawnSync('bash', ['-c', examplesScript(examples, baseUrlOf)], {
           cwd: dir,
           encoding: 'utf8',
