@@ -74,8 +74,10 @@ describe('the system through the gateway', () => {
 
   it('traces one request across the gateway, the service, Redis and PostgreSQL', async () => {
     const traceId = randomUUID().replace(/-/g, '');
-    // A product nobody read yet: a cache miss, so the service reads PostgreSQL and fills Redis.
-    const read = await gw().get('/api/products/4343', {
+    // A product nobody read yet (a fresh one per attempt, of the 10,000 seeded): a cache miss,
+    // so the service reads PostgreSQL and fills Redis.
+    const id = 5000 + Math.floor(Math.random() * 5000);
+    const read = await gw().get(`/api/products/${id}`, {
       headers: { traceparent: `00-${traceId}-${'1'.repeat(16)}-01` },
     });
     expect(read.status).toBe(200);
@@ -83,20 +85,25 @@ describe('the system through the gateway', () => {
       collector.trace(traceId).some(test);
     const db = (span: (typeof collector.spans)[number]) =>
       span.attributes['db.system.name'] ?? span.attributes['db.system'];
+    const gatewayServerOf = (s: (typeof collector.spans)[number]) =>
+      s.service === 'gateway-ratelimit' && s.kind === 2;
+    const gatewayClientOf = (s: (typeof collector.spans)[number]) =>
+      s.service === 'gateway-ratelimit' && s.kind === 3 && 'http.request.method' in s.attributes;
+    // Each process exports its spans in its own batches: wait for every span the checks read
+    // (the gateway's server span ends last, after the response, and can come a batch later).
     await eventually(
-      "the cache's Redis and PostgreSQL spans collected",
+      "the gateway's and the cache's spans, Redis and PostgreSQL included, collected",
       () => {
         expect(has((s) => s.service === 'product-api-cache' && db(s) === 'redis')).toBe(true);
         expect(has((s) => s.service === 'product-api-cache' && db(s) === 'postgresql')).toBe(true);
+        expect(has(gatewayServerOf)).toBe(true);
+        expect(has(gatewayClientOf)).toBe(true);
       },
       { timeoutMs: 10_000, intervalMs: 50 },
     );
     const spans = collector.trace(traceId);
-    const gatewayServer = spans.find((s) => s.service === 'gateway-ratelimit' && s.kind === 2);
-    const gatewayClient = spans.find(
-      (s) =>
-        s.service === 'gateway-ratelimit' && s.kind === 3 && 'http.request.method' in s.attributes,
-    );
+    const gatewayServer = spans.find(gatewayServerOf);
+    const gatewayClient = spans.find(gatewayClientOf);
     const serviceServer = spans.find((s) => s.service === 'product-api-cache' && s.kind === 2);
     expect(gatewayServer?.parentSpanId).toBe('1'.repeat(16));
     // W3C traceparent carried through the proxy: the service's span is the gateway call's child.
