@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import {
   createService,
+  registerPostgres,
   registerRedis,
-  postgresPlugin,
   type ServiceInstance,
 } from '@redis-patterns/service-kit';
 import type { AppConfig } from './config';
@@ -25,30 +25,35 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
       'Cache-aside in front of PostgreSQL: fewer database reads, faster answers, never stale after a write.',
     logLevel: config.logLevel,
   });
-  await registerRedis(app, { config: config.redis, readiness: 'startup' });
-  await app.register(postgresPlugin, {
-    url: config.database.url,
-    poolSize: config.database.poolSize,
-    statementTimeoutMs: config.database.statementTimeoutMs,
-    migrationsDir: join(__dirname, '..', 'migrations'),
-    // Reported, but readiness is the policy below: a replica whose PostgreSQL is away still
-    // serves its hits and stale copies.
-    critical: false,
-  });
-  await app.register(catalogPlugin);
-  await app.register(cachePlugin, { config });
-  await app.register(outboxPlugin, { config });
-  addServingCheck(app, config);
-
-  const routes: ProductRoutesOptions = {
-    cacheRequests: app.prom.counter({
-      name: 'cache_requests_total',
-      help: 'Cached reads (one product or one page), by where the answer came from',
-      labelNames: ['result'],
-    }),
-    freshness: { httpMaxAgeMs: config.cache.httpMaxAgeMs, staleGraceMs: config.cache.staleGraceMs },
-  };
-  await app.register(productRoutes, routes);
-  await app.register(productListRoutes, routes);
+  try {
+    await registerRedis(app, { config: config.redis, readiness: 'startup' });
+    await registerPostgres(app, config.database, {
+      migrationsDir: join(__dirname, '..', 'migrations'),
+      // Reported, but readiness is the policy below: a replica whose PostgreSQL is away still
+      // serves its hits and stale copies.
+      critical: false,
+    });
+    await app.register(catalogPlugin);
+    await app.register(cachePlugin, { config });
+    await app.register(outboxPlugin, { config });
+    addServingCheck(app, config);
+    const routes: ProductRoutesOptions = {
+      cacheRequests: app.prom.counter({
+        name: 'cache_requests_total',
+        help: 'Cached reads (one product or one page), by where the answer came from',
+        labelNames: ['result'],
+      }),
+      freshness: {
+        httpMaxAgeMs: config.cache.httpMaxAgeMs,
+        staleGraceMs: config.cache.staleGraceMs,
+      },
+    };
+    await app.register(productRoutes, routes);
+    await app.register(productListRoutes, routes);
+  } catch (error) {
+    // Whatever booted (Redis clients, the pool, the registry membership) is closed again.
+    await app.close().catch(() => {});
+    throw error;
+  }
   return app;
 }

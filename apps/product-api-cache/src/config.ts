@@ -1,10 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
 import {
   commonEnv,
-  redisEnv,
+  databaseConfigOf,
   databaseEnv,
   loadConfig,
   redisConfigOf,
+  redisEnv,
+  type DatabaseConfig,
 } from '@redis-patterns/service-kit';
 import type { RedisConfig } from '@redis-patterns/redis-core';
 import { CLOCK_MARGIN_MS } from './cache/eviction-message';
@@ -102,74 +104,77 @@ export const envSchema = Type.Object({
 });
 export type Env = Static<typeof envSchema>;
 
-/** The cache tiers and their timings. */
+/**
+ * The cache tiers and their timings. Each field is the variable named beside it; its default is
+ * the one `envSchema` gives that variable, and nowhere else.
+ */
 export interface CacheConfig {
-  /** @default true */
+  /** `CACHE_ENABLED` */
   enabled: boolean;
-  /** Soft TTL in ms. @default 60000 */
+  /** Soft TTL in ms: `CACHE_TTL_MS` */
   ttlMs: number;
-  /** Extra random fraction of the TTL. @default 0.2 */
+  /** Extra random fraction of the TTL: `CACHE_TTL_JITTER` */
   ttlJitter: number;
-  /** Stale grace past the soft TTL in ms. @default 30000 */
+  /** Stale grace past the soft TTL in ms: `CACHE_STALE_GRACE_MS` */
   staleGraceMs: number;
-  /** TTL of a cached 404 in ms. @default 5000 */
+  /** TTL of a cached 404 in ms: `CACHE_NEGATIVE_TTL_MS` */
   negativeTtlMs: number;
-  /** Loader lease lifetime in ms. @default 1000 */
+  /** Loader lease lifetime in ms: `CACHE_LEASE_MS` */
   leaseMs: number;
-  /** Longest wait for another loader in ms. @default 1500 */
+  /** Longest wait for another loader in ms: `CACHE_LEASE_WAIT_MS` */
   leaseWaitMs: number;
-  /** Longest wait for a fresh value when a stale copy is in hand, in ms. @default 50 */
+  /** Longest wait for a fresh value when a stale copy is in hand, in ms: `CACHE_SOFT_TIMEOUT_MS` */
   softTimeoutMs: number;
-  /** Longest wait for PostgreSQL without a copy, in ms (then 503). @default 1500 */
+  /** Longest wait for PostgreSQL without a copy, in ms (then 503): `CACHE_HARD_TIMEOUT_MS` */
   hardTimeoutMs: number;
-  /** Requests per entry and replica queued behind a slow load. @default 1000 */
+  /** Requests per entry and replica queued behind a slow load: `CACHE_MAX_WAITERS` */
   maxWaiters: number;
-  /** Cap of the `max-age` sent to HTTP clients, in ms. @default 5000 */
+  /** Cap of the `max-age` sent to HTTP clients, in ms: `CACHE_HTTP_MAX_AGE_MS` */
   httpMaxAgeMs: number;
-  /** L1 tier on. @default true */
+  /** L1 tier on: `CACHE_L1_ENABLED` */
   l1Enabled: boolean;
-  /** L1 capacity. @default 10000 */
+  /** L1 capacity: `CACHE_L1_MAX_ENTRIES` */
   l1MaxEntries: number;
-  /** L1 entry lifetime in ms. @default 1000 */
+  /** L1 entry lifetime in ms: `CACHE_L1_TTL_MS` */
   l1TtlMs: number;
-  /** Longest wait for the replicas' eviction acknowledgements in ms. @default 4000 */
+  /** Longest wait for the replicas' eviction acknowledgements in ms: `CACHE_EVICTION_ACK_TIMEOUT_MS` */
   evictionAckTimeoutMs: number;
-  /** Registration renewal period of each replica in ms. @default 1000 */
+  /** Registration renewal period of each replica in ms: `CACHE_MEMBER_HEARTBEAT_MS` */
   memberHeartbeatMs: number;
-  /** Registration lifetime in ms (at least 2 × heartbeat + 250). @default 3000 */
+  /** Registration lifetime in ms (at least 2 × heartbeat + 250): `CACHE_MEMBER_TTL_MS` */
   memberTtlMs: number;
-  /** Outbox-driven invalidation on. @default true */
+  /** Outbox-driven invalidation on: `CACHE_OUTBOX_ENABLED` */
   outboxEnabled: boolean;
-  /** Outbox poll period (and standby lease attempts) in ms. @default 500 */
+  /** Outbox poll period (and standby lease attempts) in ms: `CACHE_OUTBOX_POLL_MS` */
   outboxPollMs: number;
-  /** Outbox rows per eviction. @default 500 */
+  /** Outbox rows per eviction: `CACHE_OUTBOX_BATCH` */
   outboxBatchSize: number;
-  /** Age past which outbox rows are pruned unread, in ms. @default 86400000 */
+  /** Age past which outbox rows are pruned unread, in ms: `CACHE_OUTBOX_RETENTION_MS` */
   outboxRetentionMs: number;
-  /** XFetch beta for early refresh of hits; 0 off. @default 1 */
+  /** XFetch beta for early refresh of hits; 0 off: `CACHE_EARLY_REFRESH_BETA` */
   earlyRefreshBeta: number;
-  /** Breaker reset timeout in ms. @default 2000 */
+  /** Breaker reset timeout in ms: `CACHE_BREAKER_RESET_MS` */
   breakerResetMs: number;
-  /** Breaker error percentage. @default 50 */
+  /** Breaker error percentage: `CACHE_BREAKER_ERROR_PERCENT` */
   breakerErrorPercent: number;
 }
 
-/** What `buildApp` needs; tests build it directly. */
+/** What `buildApp` needs; tests build it directly. Defaults as for `CacheConfig`. */
 export interface AppConfig {
-  /** Pino level. @default 'info' */
+  /** Pino level: `LOG_LEVEL` */
   logLevel: string;
   redis: RedisConfig;
-  /** Prefix of every Redis key of this service. @default 'cache' */
+  /** Prefix of every Redis key of this service: `REDIS_KEY_PREFIX` */
   keyPrefix: string;
-  /** PostgreSQL, the source of truth. */
-  database: { url: string; poolSize: number; statementTimeoutMs: number };
+  /** PostgreSQL, the source of truth: the `DATABASE_*` variables. */
+  database: DatabaseConfig;
   cache: CacheConfig;
-  /** When `/health/ready` answers 503 (see `READINESS_MODE`). @default 'either' */
+  /** When `/health/ready` answers 503: `READINESS_MODE` */
   readiness: ReadinessMode;
 }
 
 /** Which dependencies readiness requires. */
-export type ReadinessMode = 'either' | 'database' | 'both';
+export type ReadinessMode = Env['READINESS_MODE'];
 
 export function configFromEnv(env: Env): AppConfig {
   if (env.CACHE_MEMBER_TTL_MS < 2 * env.CACHE_MEMBER_HEARTBEAT_MS + CLOCK_MARGIN_MS) {
@@ -186,11 +191,7 @@ export function configFromEnv(env: Env): AppConfig {
     logLevel: env.LOG_LEVEL,
     redis: redisConfigOf(env, 'product-api-cache'),
     keyPrefix: env.REDIS_KEY_PREFIX,
-    database: {
-      url: env.DATABASE_URL,
-      poolSize: env.DATABASE_POOL_SIZE,
-      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
-    },
+    database: databaseConfigOf(env),
     cache: {
       enabled: env.CACHE_ENABLED,
       ttlMs: env.CACHE_TTL_MS,

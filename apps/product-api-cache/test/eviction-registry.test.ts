@@ -11,10 +11,10 @@ import { cacheKeys, type CacheKeys } from '../src/cache/cache-keys';
 import { EvictionChannel } from '../src/cache/eviction-channel';
 import {
   killConnections,
+  type RedisServers,
   startRedisServers,
   subscriberConnections,
-  type RedisServers,
-} from './harness';
+} from './cache-harness';
 
 const HEARTBEAT_MS = 200;
 const MEMBER_TTL_MS = 1000;

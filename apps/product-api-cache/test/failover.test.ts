@@ -1,29 +1,22 @@
 import type { ServiceInstance } from '@redis-patterns/service-kit';
 import {
-  replicatedTopologiesUnderTest,
-  until,
-  type PostgresServer,
+  delay,
   type Replicas,
+  replicatedTopologiesUnderTest,
   type TopologyKind,
+  until,
 } from '@redis-patterns/testkit';
 import { productGroup } from '../src/cache/cache-keys';
 import {
+  cacheCall,
   log,
+  postgresPerFile,
+  type Product,
   productInput,
-  request,
-  sleep,
-  startFilePostgres,
-  startServers,
+  serversPerBlock,
   startService,
   versionOf,
-  type Servers,
-} from './harness';
-
-interface Product {
-  id: number;
-  sku: string;
-  category: string;
-}
+} from './cache-harness';
 
 /** A read that started after a write of a newer version had been acknowledged. */
 interface StaleRead {
@@ -37,13 +30,7 @@ interface StaleRead {
 const IDS = Array.from({ length: 24 }, (_, i) => 101 + i);
 const replicated = replicatedTopologiesUnderTest();
 
-let postgres: PostgresServer;
-beforeAll(async () => {
-  postgres = await startFilePostgres();
-});
-afterAll(async () => {
-  await postgres?.stop();
-});
+const postgres = postgresPerFile();
 
 const suite = describe.each<TopologyKind>(replicated);
 
@@ -54,16 +41,10 @@ const suite = describe.each<TopologyKind>(replicated);
 type Fault = 'kill' | 'failover';
 
 suite('the master of the eviction registry failing under load on %s', (kind) => {
-  let servers: Servers;
+  const servers = serversPerBlock(kind, postgres, { failureDetectionMs: 1000 });
   let replicas: Replicas<ServiceInstance>;
-  beforeAll(async () => {
-    servers = await startServers(kind, postgres, { failureDetectionMs: 1000 });
-  });
   afterEach(async () => {
     await replicas?.close();
-  });
-  afterAll(async () => {
-    await servers?.stop();
   });
 
   const faults: Fault[] = kind === 'sentinel' ? ['kill', 'failover'] : ['kill'];
@@ -71,13 +52,13 @@ suite('the master of the eviction registry failing under load on %s', (kind) => 
     '%s: no acknowledged invalidation lost, no stale read during or after',
     async (fault) => {
       // Acknowledged invalidations alone: the outbox would replay one a failover lost.
-      replicas = await startService(2, servers, { l1Enabled: true, outboxEnabled: false });
+      replicas = await startService(2, servers(), { l1Enabled: true, outboxEnabled: false });
       const keys = replicas.apps[0].cacheKeys;
       const registry = keys.members;
-      const victim = await servers.topology.master(registry);
+      const victim = await servers().topology.master(registry);
       let onVictim = 0;
       for (const id of IDS) {
-        const owner = await servers.topology.master(keys.index(productGroup(id)));
+        const owner = await servers().topology.master(keys.index(productGroup(id)));
         if (owner === victim) onVictim += 1;
       }
       // On a Cluster some products must live on the master that dies, not only the registry.
@@ -86,7 +67,7 @@ suite('the master of the eviction registry failing under load on %s', (kind) => 
       const products = new Map<number, Product>();
       for (const id of IDS) {
         for (const url of replicas.urls) {
-          const answer = await request(`${url}/products/${id}`);
+          const answer = await cacheCall(`${url}/products/${id}`);
           products.set(id, answer.body as Product);
         }
       }
@@ -113,7 +94,7 @@ suite('the master of the eviction registry failing under load on %s', (kind) => 
           writesSent += 1;
           let answer;
           try {
-            answer = await request(`${replicas.url(w)}/products/${id}`, {
+            answer = await cacheCall(`${replicas.url(w)}/products/${id}`, {
               method: 'PUT',
               body: productInput(product.sku, { name: `w${w}-${n}`, category: product.category }),
             });
@@ -143,7 +124,7 @@ suite('the master of the eviction registry failing under load on %s', (kind) => 
           const startedAt = performance.now();
           const before = acknowledged.get(id);
           readsSent += 1;
-          const answer = await request(`${replicas.url(r)}/products/${id}`).catch(
+          const answer = await cacheCall(`${replicas.url(r)}/products/${id}`).catch(
             (error: Error) => ({
               status: 0,
               etag: null,
@@ -177,14 +158,14 @@ suite('the master of the eviction registry failing under load on %s', (kind) => 
       killedAt = performance.now();
       const killed =
         fault === 'kill'
-          ? await servers.topology.killMaster(registry)
-          : { ...(await servers.topology.failover(registry)), restart: async () => {} };
+          ? await servers().topology.killMaster(registry)
+          : { ...(await servers().topology.failover(registry)), restart: async () => {} };
       // On a Cluster the promoted node has no replica until the old master rejoins as one, so
       // what lives on its shard cannot be acknowledged meanwhile (WAIT 1): honest 503s.
-      await sleep(3000);
+      await delay(3000);
       const restartedAt = performance.now();
       await killed.restart();
-      await servers.topology.converged();
+      await servers().topology.converged();
       const rejoinedMs = performance.now() - restartedAt;
       // Keep the load on until every product has been written with a 200 again.
       const convergedAt = performance.now();
@@ -214,7 +195,7 @@ suite('the master of the eviction registry failing under load on %s', (kind) => 
       );
 
       // After recovery every replica serves what PostgreSQL holds, for every product.
-      const { rows } = await servers.pool.query<{ id: string; version: string }>(
+      const { rows } = await servers().pool.query<{ id: string; version: string }>(
         'SELECT id, version FROM products WHERE id = ANY($1)',
         [IDS],
       );
@@ -225,7 +206,7 @@ suite('the master of the eviction registry failing under load on %s', (kind) => 
         const version = Number(row.version);
         expect(version).toBeGreaterThanOrEqual(acknowledged.get(id)?.version ?? 0);
         for (let i = 0; i < 6; i += 1) {
-          const answer = await request(`${replicas.url(i)}/products/${id}`);
+          const answer = await cacheCall(`${replicas.url(i)}/products/${id}`);
           readsAfter += 1;
           if (versionOf(answer.etag) !== version) staleAfter += 1;
         }

@@ -1,37 +1,23 @@
-import type { ServiceInstance } from '@redis-patterns/service-kit';
 import {
-  hostileInputSuite,
   type HostileExample,
   type HostileInputReport,
-  type PostgresServer,
+  hostileInputSuite,
 } from '@redis-patterns/testkit';
-import { buildApp } from '../src/app';
 import { SEED_CATEGORIES } from '../src/catalog/seed-data';
-import { appConfig, productInput, startFilePostgres, startServers, type Servers } from './harness';
+import { productInput, standalonePerFile } from './cache-harness';
 
 // Generated from the service's own OpenAPI document. Input is refused before Redis is touched,
 // and the writes that pass behave the same on every topology: standalone is enough.
-let postgres: PostgresServer;
-let servers: Servers;
-let app: ServiceInstance;
-beforeAll(async () => {
-  postgres = await startFilePostgres();
-  servers = await startServers('standalone', postgres);
-  app = await buildApp(appConfig(servers));
-  await app.ready();
-});
-afterAll(async () => {
-  await app?.close();
-  await servers?.stop();
-  await postgres?.stop();
-});
+const stack = standalonePerFile(1);
+const servers = () => stack().servers;
+const app = () => stack().replicas.apps[0];
 
 /**
  * Every product as PostgreSQL holds it, every column, as a count and a digest computed by
  * PostgreSQL (one row back instead of the table): what a rejected request must leave unchanged.
  */
 async function products(): Promise<unknown> {
-  const { rows } = await servers.pool.query(
+  const { rows } = await servers().pool.query(
     `SELECT count(*) AS products,
             md5(coalesce(string_agg(p::text, E'\\n' ORDER BY p.id), '')) AS digest
        FROM products p`,
@@ -123,7 +109,7 @@ describe('hostile input on every route of /docs/json', () => {
 
   it('answers every generated and fixed request as declared, never 500, and a refusal writes nothing', async () => {
     report = await hostileInputSuite({
-      app,
+      app: app(),
       runs: 200,
       exclude: ['/metrics'],
       knownValues: {

@@ -8,10 +8,14 @@ import {
   type RedisConfig,
 } from '@redis-patterns/redis-core';
 import {
+  httpCall,
+  until,
   log,
+  perFileFixture,
   startPostgres,
   startReplicas,
   startTopology,
+  topologiesUnderTest,
   uniquePrefix,
   type PostgresServer,
   type RedisServer,
@@ -30,6 +34,23 @@ import {
 import { seedCatalogue } from '../src/catalog/seed-catalogue';
 
 export { log };
+
+/** A product as the API answers it (the fields the tests read). */
+export interface Product {
+  id: number;
+  sku: string;
+  name: string;
+  description: string;
+  category: string;
+  priceCents: number;
+  updatedAt: string;
+}
+
+/** A page of `GET /products?category=`. */
+export interface Page {
+  items: Product[];
+  nextCursor: string | null;
+}
 
 /** One Redis topology and a direct client, for tests that need no PostgreSQL. */
 export interface RedisServers {
@@ -63,9 +84,16 @@ export function commandTimeoutMs(kind: TopologyKind): number {
   return kind === 'standalone' ? 500 : 1000;
 }
 
-/** The file's PostgreSQL: one server shared by every topology block (each gets a database). */
-export function startFilePostgres(options: { faults?: boolean } = {}): Promise<PostgresServer> {
-  return startPostgres({ faults: options.faults ?? false });
+/**
+ * The file's PostgreSQL: one server shared by every topology block (each gets a database),
+ * stopped after the file even when its start failed.
+ */
+export function postgresPerFile(options: { faults?: boolean } = {}): () => PostgresServer {
+  return perFileFixture(async (cleanup) => {
+    const postgres = await startPostgres({ faults: options.faults ?? false });
+    cleanup(() => postgres.stop());
+    return postgres;
+  });
 }
 
 export interface TopologyChoice {
@@ -130,6 +158,84 @@ export async function startServers(
   };
 }
 
+/** A Redis topology and a seeded database for the enclosing `describe` block, stopped after it. */
+export function serversPerBlock(
+  kind: TopologyKind,
+  postgres: () => PostgresServer,
+  options: TopologyChoice = {},
+): () => Servers {
+  return perFileFixture(async (cleanup) => {
+    const servers = await startServers(kind, postgres(), options);
+    cleanup(() => servers.stop());
+    return servers;
+  });
+}
+
+/** What `describeOnEveryTopology` hands each block. */
+export interface TopologyBlock {
+  kind: TopologyKind;
+  /** This block's Redis topology and seeded database. */
+  servers: () => Servers;
+  /** The file's PostgreSQL. */
+  postgres: () => PostgresServer;
+}
+
+/**
+ * One PostgreSQL for the file, then `describe.each` over the topologies under test, each block
+ * with its own Redis topology and database: the setup every cross-topology suite shares.
+ */
+export function describeOnEveryTopology(
+  title: string,
+  options: { faults?: boolean },
+  body: (block: TopologyBlock) => void,
+): void {
+  const postgres = postgresPerFile(options);
+  describe.each(topologiesUnderTest())(title, (kind) =>
+    body({ kind, servers: serversPerBlock(kind, postgres), postgres }),
+  );
+}
+
+/** `n` replicas of the service for the enclosing `describe` block, closed after it. */
+export function servicePerBlock(
+  n: number,
+  servers: () => Servers,
+  cache: Partial<CacheConfig> = {},
+  options: ServiceOptions = {},
+): () => Replicas<ServiceInstance> {
+  return perFileFixture(async (cleanup) => {
+    const replicas = await startService(n, servers(), cache, options);
+    cleanup(() => replicas.close());
+    return replicas;
+  });
+}
+
+/** Everything one standalone test file runs against. */
+export interface StandaloneStack {
+  postgres: PostgresServer;
+  servers: Servers;
+  replicas: Replicas<ServiceInstance>;
+}
+
+/**
+ * PostgreSQL, a standalone Redis and `n` replicas for a whole file, stopped after it in the
+ * reverse order (replicas first), even when a start failed.
+ */
+export function standalonePerFile(
+  n: number,
+  cache: Partial<CacheConfig> = {},
+  options: { faults?: boolean } = {},
+): () => StandaloneStack {
+  return perFileFixture(async (cleanup) => {
+    const postgres = await startPostgres({ faults: options.faults ?? false });
+    cleanup(() => postgres.stop());
+    const servers = await startServers('standalone', postgres);
+    cleanup(() => servers.stop());
+    const replicas = await startService(n, servers, cache);
+    cleanup(() => replicas.close());
+    return { postgres, servers, replicas };
+  });
+}
+
 /** The standalone server of a standalone topology (the outage tests pause and kill it). */
 export function standaloneServer(servers: Servers): RedisServer {
   if (servers.kind !== 'standalone') throw new Error('only a standalone topology has one server');
@@ -143,20 +249,24 @@ export interface ServiceOptions {
   readiness?: ReadinessMode;
 }
 
-export function appConfig(
-  servers: Servers,
-  cache: Partial<CacheConfig> = {},
-  options: ServiceOptions & { replica?: number } = {},
-): AppConfig {
-  const keyPrefix = options.keyPrefix ?? uniquePrefix('pac');
+export interface TestConfigOptions extends ServiceOptions {
+  /** The cache settings that differ from the defaults of `envSchema`. */
+  cache?: Partial<CacheConfig>;
+  /** The replica's number, in its connection names. @default 0 */
+  replica?: number;
+}
+
+/** The one config of a replica under test: the servers, a fresh prefix, the defaults, `overrides`. */
+export function testConfig(servers: Servers, overrides: TestConfigOptions = {}): AppConfig {
+  const keyPrefix = overrides.keyPrefix ?? uniquePrefix('pac');
   return {
     logLevel: 'silent',
     // Each replica names its connections (`<prefix>:r<i>`), so a test finds them in CLIENT LIST.
-    redis: { ...servers.redis, connectionName: `${keyPrefix}:r${options.replica ?? 0}` },
+    redis: { ...servers.redis, connectionName: `${keyPrefix}:r${overrides.replica ?? 0}` },
     keyPrefix,
     database: { url: servers.databaseUrl, poolSize: 10, statementTimeoutMs: 1000 },
-    cache: defaultCacheConfig(cache),
-    readiness: options.readiness ?? 'either',
+    cache: defaultCacheConfig(overrides.cache),
+    readiness: overrides.readiness ?? 'either',
   };
 }
 
@@ -169,7 +279,7 @@ export function startService(
 ): Promise<Replicas<ServiceInstance>> {
   const keyPrefix = options.keyPrefix ?? uniquePrefix('pac');
   return startReplicas(n, (replica) =>
-    buildApp(appConfig(servers, cache, { ...options, keyPrefix, replica })),
+    buildApp(testConfig(servers, { ...options, cache, keyPrefix, replica })),
   );
 }
 
@@ -256,52 +366,94 @@ export async function killConnections(connections: ClientConnection[]): Promise<
   for (const { node, id } of connections) await onNode(node, 'CLIENT', 'KILL', 'ID', id);
 }
 
-export interface Answer {
+/** An answer of the service, with the cache's own headers picked out. */
+export interface Answer<B = unknown> {
   status: number;
   cache: string | null;
   etag: string | null;
   /** Every response header, lower-case names. */
   headers: Record<string, string>;
-  body: unknown;
+  /** The parsed JSON body; null when the body is empty (a 304, a 204). */
+  body: B;
   ms: number;
 }
 
-export async function request(
+/** testkit's `httpCall` on a full URL, with `x-cache` and `etag` at hand. */
+export async function cacheCall<B = unknown>(
   url: string,
   init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const started = performance.now();
-  const response = await fetch(url, {
-    method: init.method ?? 'GET',
-    headers: {
-      ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...init.headers,
-    },
-    body:
-      init.body === undefined
-        ? undefined
-        : typeof init.body === 'string'
-          ? init.body
-          : JSON.stringify(init.body),
+): Promise<Answer<B>> {
+  const answer = await httpCall<B>(url, init.method ?? 'GET', '', {
+    body: init.body,
+    headers: init.headers,
   });
-  const text = await response.text();
   return {
-    status: response.status,
-    cache: response.headers.get('x-cache'),
-    etag: response.headers.get('etag'),
-    headers: Object.fromEntries(response.headers),
-    body: text ? (JSON.parse(text) as unknown) : null,
-    ms: performance.now() - started,
+    status: answer.status,
+    cache: answer.headers.get('x-cache'),
+    etag: answer.headers.get('etag'),
+    headers: Object.fromEntries(answer.headers),
+    body: answer.text ? answer.body : (null as B),
+    ms: answer.ms,
   };
 }
+
+/**
+ * A slow query without a hook in the service: an open transaction holds an ACCESS EXCLUSIVE
+ * lock on `products`, so every SELECT of the catalogue waits (up to the statement timeout).
+ */
+export async function lockProducts(servers: Servers): Promise<() => Promise<void>> {
+  const client = await servers.pool.connect();
+  await client.query('BEGIN');
+  await client.query('LOCK TABLE products IN ACCESS EXCLUSIVE MODE');
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    await client.query('ROLLBACK').finally(() => client.release());
+  };
+}
+
+/** Statements of the test database now waiting for the lock. */
+export async function waitingOnLock(servers: Servers): Promise<number> {
+  const { rows } = await servers.pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+  );
+  return rows[0].n;
+}
+
+/** Reads each id on each replica until Redis holds it (the fill does not delay the answer). */
+export async function cacheOnEveryReplica(
+  replicas: Replicas<ServiceInstance>,
+  ids: number[],
+): Promise<void> {
+  // Ten at a time: with all of them at once, a round on a busy machine outlasts a 1 s TTL.
+  for (let i = 0; i < ids.length; i += 10) {
+    await Promise.all(
+      ids.slice(i, i + 10).map((id) =>
+        until(
+          `product ${id} cached`,
+          async () => {
+            const answers = await Promise.all(
+              replicas.urls.map((url) => cacheCall(`${url}/products/${id}`)),
+            );
+            return answers.every((answer) => answer.cache === 'hit') || undefined;
+          },
+          5000,
+        ),
+      ),
+    );
+  }
+}
+
+/** `count` consecutive ids from `from`. */
+export const range = (from: number, count: number): number[] =>
+  Array.from({ length: count }, (_, i) => from + i);
 
 /** The version in a product ETag `"<id>-<version>"`, or -1. */
 export function versionOf(etag: string | null): number {
   const match = /^"\d+-(\d+)"$/.exec(etag ?? '');
   return match ? Number(match[1]) : -1;
 }
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A valid body for POST / PUT. */
 export function productInput(sku: string, overrides: Record<string, unknown> = {}) {
