@@ -5,7 +5,8 @@
 // tools/bench/figures.cjs regenerates docs/benchmarks.md, docs/benchmarks.svg and every README
 // block marked `<!-- figures: <report> -->`.
 // Options: --only <svc>[,<svc>] (services to run), --no-system, --no-replica-ack,
-// --report-only (rebuild the report from the JSON files already in bench-results/),
+// --report-only (rebuild the report from the JSON files already in bench-results/; with --only,
+// just those services' reports),
 // --seconds <n> (system scenarios), --ack-seconds <n> and --ack-rounds <n> (replica-ack: seconds
 // per measurement, 3; alternating rounds, 3).
 'use strict';
@@ -245,14 +246,22 @@ async function main() {
     : { reports: [] };
   const commit = gitCommit();
   const date = new Date().toISOString();
+  // --report-only rebuilds the reports named by --only (all when none is named) from their
+  // files, each dated by its file's time; the others keep what latest.json said of them.
+  const rebuilt = (name) => reportOnly && (!only || only.includes(name));
   const reports = [...all, 'system', 'replica-ack'].map((name) => {
     const before = previous.reports.find((r) => r.service === name);
-    if (status[name] === undefined && before && !reportOnly) return before;
+    if (status[name] === undefined && before && !rebuilt(name)) return before;
     const report = readReport(name) ?? { service: name };
     return {
       ...report,
       status: status[name] ?? (reportOnly ? (before?.status ?? 'ok') : 'not run'),
-      run: status[name] !== undefined ? { date, commit } : (before?.run ?? { date, commit }),
+      run:
+        status[name] !== undefined
+          ? { date, commit }
+          : rebuilt(name) && report.mtime
+            ? { date: report.mtime, commit }
+            : (before?.run ?? { date, commit }),
     };
   });
   const result = {
