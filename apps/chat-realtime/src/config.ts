@@ -10,7 +10,7 @@ import {
   type DatabaseConfig,
 } from '@redis-patterns/service-kit';
 import type { RedisConfig } from '@redis-patterns/redis-core';
-import { parseAllowedOrigins, type TrustProxy } from '@redis-patterns/service-kit';
+import { browserPolicyOf, type TrustProxy } from '@redis-patterns/service-kit';
 import { parseTrustProxy } from './chat/origin-policy';
 
 /** Every variable chat-realtime reads, with its default; `server.ts` validates the environment against it. */
@@ -138,18 +138,7 @@ export function configFromEnv(env: Env): AppConfig {
       `CHAT_PRESENCE_TTL_MS must be at least twice CHAT_PRESENCE_HEARTBEAT_MS (${env.CHAT_PRESENCE_HEARTBEAT_MS})`,
     );
   }
-  let allowedOrigins: string[];
-  let trustProxy: TrustProxy;
-  try {
-    allowedOrigins = parseAllowedOrigins(env.ALLOWED_ORIGINS);
-  } catch (error) {
-    throw new ConfigError('ALLOWED_ORIGINS', (error as Error).message);
-  }
-  try {
-    trustProxy = parseTrustProxy(env.TRUST_PROXY);
-  } catch (error) {
-    throw new ConfigError('TRUST_PROXY', (error as Error).message);
-  }
+  const { allowedOrigins, trustProxy } = browserPolicyOf(env, parseTrustProxy);
   return {
     logLevel: env.LOG_LEVEL,
     redis: redisConfigOf(env, 'chat-realtime'),

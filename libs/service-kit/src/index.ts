@@ -20,3 +20,4 @@ export {
   type DatabaseConfig,
   type PostgresOptions,
 } from './postgres';
+export * from './origin-policy';

@@ -1,3 +1,4 @@
+import { ConfigError } from './env-config';
 // Settings every service behind the gateway reads the same way: whose X-Forwarded-* to believe
 // (TRUST_PROXY) and which browser origins besides its own it accepts (ALLOWED_ORIGINS).
 /** What Fastify's `trustProxy` gets: off, every hop, or the proxies to believe. */
@@ -50,4 +51,31 @@ export function parseAllowedOrigins(value: string): string[] {
       }
       return url.origin;
     });
+}
+
+/** What a service facing browsers through the gateway reads from `TRUST_PROXY` and `ALLOWED_ORIGINS`. */
+export interface BrowserPolicy {
+  allowedOrigins: string[];
+  trustProxy: TrustProxy;
+}
+
+/**
+ * Parses both variables, throwing a `ConfigError` that names the bad one. `parseTrust` may
+ * tighten the TRUST_PROXY rule (chat-realtime also compiles the entries at boot).
+ */
+export function browserPolicyOf(
+  env: { ALLOWED_ORIGINS: string; TRUST_PROXY: string },
+  parseTrust: (value: string) => TrustProxy = parseTrustProxy,
+): BrowserPolicy {
+  let allowedOrigins: string[];
+  try {
+    allowedOrigins = parseAllowedOrigins(env.ALLOWED_ORIGINS);
+  } catch (error) {
+    throw new ConfigError('ALLOWED_ORIGINS', (error as Error).message);
+  }
+  try {
+    return { allowedOrigins, trustProxy: parseTrust(env.TRUST_PROXY) };
+  } catch (error) {
+    throw new ConfigError('TRUST_PROXY', (error as Error).message);
+  }
 }

@@ -42,24 +42,9 @@ export function requestHost(
 }
 
 /**
- * auth-session's rule for a browser request: no `Origin` (not a browser: curl, a server, a
- * native client) passes; otherwise its host must be the host the request reached, or the
- * origin must be listed. Why on the WebSocket handshake: browsers send cookies with a
- * cross-site WebSocket and no CORS applies to it, so without this check any page could open a
- * socket as its visitor (cross-site WebSocket hijacking).
+ * service-kit's rule, the one auth-session applies to a browser request. Why on the WebSocket
+ * handshake: browsers send cookies with a cross-site WebSocket and no CORS applies to it, so
+ * without this check any page could open a socket as its visitor (cross-site WebSocket
+ * hijacking).
  */
-export function isOriginAllowed(
-  origin: string | undefined,
-  host: string,
-  allowed: readonly string[],
-): boolean {
-  if (origin === undefined) return true;
-  let url: URL;
-  try {
-    url = new URL(origin);
-  } catch {
-    return false;
-  }
-  if (url.origin === 'null') return false;
-  return url.host === host.toLowerCase() || allowed.includes(url.origin);
-}
+export { isOriginAllowed } from '@redis-patterns/service-kit';
