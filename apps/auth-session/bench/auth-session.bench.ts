@@ -12,7 +12,7 @@ import {
   type ScenarioResult,
 } from '@redis-patterns/testkit';
 import { buildApp } from '../src/app';
-import { call, registerAndLogin, startDatabase, testConfig } from '../test/harness';
+import { call, registerAndLogin, startDatabase, testConfig } from '../test/auth-harness';
 
 const JWT_KEY = 'bench-jwt-key-0123456789abcdefghijklmnop';
 const DURATION_S = 5;
@@ -77,7 +77,9 @@ function startBenchReplicas(topology: RedisTopology, databaseUrl: string) {
   const verify = createVerifier({ key: JWT_KEY, algorithms: ['HS256'] });
   const prefix = uniquePrefix('auth-bench');
   return startReplicas(2, async () => {
-    const app = await buildApp(testConfig(topology.config, databaseUrl, prefix));
+    const app = await buildApp(
+      testConfig({ redis: topology.config, databaseUrl, keyPrefix: prefix }),
+    );
     // The baseline: the same process, the same Fastify, a stateless token instead of a session.
     app.get('/bench/jwt-me', async (request, reply) => {
       const header = request.headers.authorization ?? '';
@@ -149,7 +151,8 @@ async function sessionLoad(url: string, cookie: string, label: string): Promise<
 async function main(): Promise<void> {
   // Other work on the machine decides the absolute numbers; the report says how much there was.
   const loadBefore = loadavg()[0];
-  const database = await startDatabase();
+  const stopDatabase: Array<() => unknown> = [];
+  const database = await startDatabase((step) => stopDatabase.push(step));
   const standalone = await startTopology('standalone');
   const replicas = await startBenchReplicas(standalone, database.url);
   let sentinel: RedisTopology | undefined;
@@ -261,7 +264,11 @@ async function main(): Promise<void> {
   } finally {
     await onSentinel?.close();
     await replicas.close();
-    await Promise.allSettled([sentinel?.stop(), standalone.stop(), database.close()]);
+    await Promise.allSettled([
+      sentinel?.stop(),
+      standalone.stop(),
+      ...stopDatabase.map((step) => step()),
+    ]);
   }
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createSigner, createVerifier } from 'fast-jwt';
 import { httpLoad, startReplicas, startTopology, uniquePrefix } from '@redis-patterns/testkit';
 import { buildApp } from '../src/app';
-import { call, registerAndLogin, startDatabase, testConfig } from '../test/harness';
+import { call, registerAndLogin, startDatabase, testConfig } from '../test/auth-harness';
 
 const SECONDS = 6;
 const TOP = 15;
@@ -63,12 +63,19 @@ function summarize(profile: Profile) {
  */
 async function main(): Promise<void> {
   const loadBefore = loadavg()[0];
-  const database = await startDatabase();
+  const stopDatabase: Array<() => unknown> = [];
+  const database = await startDatabase((step) => stopDatabase.push(step));
   const topology = await startTopology('standalone');
   const key = 'bench-jwt-key-0123456789abcdefghijklmnop';
   const verify = createVerifier({ key, algorithms: ['HS256'] });
   const replicas = await startReplicas(1, async () => {
-    const app = await buildApp(testConfig(topology.config, database.url, uniquePrefix('prof')));
+    const app = await buildApp(
+      testConfig({
+        redis: topology.config,
+        databaseUrl: database.url,
+        keyPrefix: uniquePrefix('prof'),
+      }),
+    );
     app.get('/bench/jwt-me', async (request) => {
       const claims = verify((request.headers.authorization ?? '').slice(7)) as {
         sub: string;
@@ -136,7 +143,7 @@ async function main(): Promise<void> {
   } finally {
     inspector.disconnect();
     await replicas.close();
-    await Promise.allSettled([topology.stop(), database.close()]);
+    await Promise.allSettled([topology.stop(), ...stopDatabase.map((step) => step())]);
   }
 }
 

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
   createService,
+  registerPostgres,
   registerRedis,
-  postgresPlugin,
   type ServiceInstance,
 } from '@redis-patterns/service-kit';
 import type { AppConfig } from './config';
@@ -18,7 +18,10 @@ import { sessionCookiePlugin } from './session/session-cookie-plugin';
 import { createSessionKeys } from './session/session-keys';
 import { UserRepository } from './users/user-repository';
 
-/** Builds auth-session from a config object: the skeleton, its Redis and PostgreSQL, its routes. */
+/**
+ * Builds auth-session from a config object: the skeleton, its Redis and PostgreSQL, its routes.
+ * A build that fails closes what it had opened (connections, pools), so nothing outlives it.
+ */
 export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
   const app = await createService({
     name: 'auth-session',
@@ -26,16 +29,23 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
     logLevel: config.logLevel,
     trustProxy: config.trustProxy,
   });
+  try {
+    await assemble(app, config);
+    return app;
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function assemble(app: ServiceInstance, config: AppConfig): Promise<void> {
   await registerRedis(app, { config: config.redis, readiness: 'required' });
   // Every request's session touch is one EVALSHA; under load, the ones issued in the same turn
   // of the event loop go out in one write instead of one syscall each (the largest cost of
   // GET /auth/me in the profile, see the README). Order per connection is kept; pipelines
   // (the acknowledged writes) are unaffected. redis-core has no option for it yet.
   app.redis.options.enableAutoPipelining = true;
-  await app.register(postgresPlugin, {
-    url: config.database.url,
-    poolSize: config.database.poolSize,
-    statementTimeoutMs: config.database.statementTimeoutMs,
+  await registerPostgres(app, config.database, {
     migrationsDir: join(__dirname, '..', 'migrations'),
   });
 
@@ -108,5 +118,4 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
     },
     { prefix: '/auth' },
   );
-  return app;
 }

@@ -3,18 +3,23 @@ import { Type, type Static } from '@sinclair/typebox';
 import {
   commonEnv,
   ConfigError,
+  databaseConfigOf,
   databaseEnv,
-  parseAllowedOrigins,
-  parseTrustProxy,
+  browserPolicyOf,
   redisConfigOf,
   redisEnv,
+  type DatabaseConfig,
   type TrustProxy,
 } from '@redis-patterns/service-kit';
 import type { RedisConfig } from '@redis-patterns/redis-core';
 import { parseSessionSecrets } from './session/session-secrets';
 import { scryptParams } from './login/password-hash';
 
-/** Every variable auth-session reads, with its default; `server.ts` validates the environment against it. */
+/**
+ * Every variable auth-session reads, with its default: the one place a default is written.
+ * `AppConfig` below names the variable each field comes from; `server.ts` validates the
+ * environment against this schema.
+ */
 export const envSchema = Type.Object({
   ...commonEnv(3002),
   ...redisEnv('auth'),
@@ -53,49 +58,49 @@ const PUBLISHED_SECRETS: ReadonlySet<string> = new Set([DEVELOPMENT_SECRET]);
 export interface SessionSettings {
   /** Cookie signing secrets; the first signs new cookies, every one verifies. */
   secrets: string[];
-  /** @default 'sid' */
+  /** `SESSION_COOKIE_NAME`. */
   cookieName: string;
-  /** Mark the cookie `Secure` (HTTPS only). @default true when NODE_ENV is production, else false */
+  /** Mark the cookie `Secure` (HTTPS only): `COOKIE_SECURE`, unset: NODE_ENV is production. */
   cookieSecure: boolean;
-  /** A session unused this long is gone. @default 1800 */
+  /** A session unused this long is gone: `SESSION_IDLE_SECONDS`. */
   idleSeconds: number;
-  /** A session is gone this long after login, however much it is used. @default 604800 */
+  /** A session is gone this long after login, however much it is used: `SESSION_MAX_SECONDS`. */
   maxSeconds: number;
 }
 
 export interface LoginSettings {
-  /** Failed logins of one (username, IP) pair before 429. @default 5 */
+  /** Failed logins of one (username, IP) pair before 429: `LOGIN_MAX_FAILURES`. */
   maxFailures: number;
-  /** Failed logins of one username, from every client, before 429 (>= maxFailures). @default 100 */
+  /** Failed logins of one username, from every client, before 429 (>= maxFailures): `LOGIN_MAX_FAILURES_PER_USER`. */
   maxFailuresPerUser: number;
-  /** Window in which failures are counted, and the lockout length. @default 900 */
+  /** Window in which failures are counted, and the lockout length: `LOGIN_FAILURE_WINDOW_SECONDS`. */
   failureWindowSeconds: number;
-  /** A (username, IP) that logged in is exempt from the per-user limit this long. @default 2592000 */
+  /** A (username, IP) that logged in is exempt from the per-user limit this long: `LOGIN_KNOWN_CLIENT_SECONDS`. */
   knownClientSeconds: number;
-  /** scrypt N for new password hashes (a power of two). @default 32768 */
+  /** scrypt N for new password hashes (a power of two): `PASSWORD_SCRYPT_COST`. */
   scryptCost: number;
-  /** Password hashes running at once per process. @default min(4, CPUs) */
+  /** Password hashes running at once per process: `PASSWORD_HASH_CONCURRENCY`. */
   hashConcurrency: number;
-  /** Logins/registrations that may wait for a hash slot; more get 503. @default 8 */
+  /** Logins/registrations that may wait for a hash slot; more get 503: `PASSWORD_HASH_QUEUE`. */
   hashQueue: number;
-  /** Longest wait for a hash slot, counted from the request's arrival, before 503. @default 100 */
+  /** Longest wait for a hash slot, counted from the request's arrival, before 503: `PASSWORD_HASH_QUEUE_MS`. */
   hashQueueMs: number;
 }
 
 /** What `buildApp` needs; tests build it directly. */
 export interface AppConfig {
-  /** Pino level. @default 'info' */
+  /** Pino level: `LOG_LEVEL`. */
   logLevel: string;
   redis: RedisConfig;
-  /** Prefix of every Redis key of this service. @default 'auth' */
+  /** Prefix of every Redis key of this service: `REDIS_KEY_PREFIX`. */
   keyPrefix: string;
-  /** PostgreSQL, the source of truth for users. */
-  database: { url: string; poolSize: number; statementTimeoutMs: number };
+  /** PostgreSQL, the source of truth for users: the `DATABASE_*` variables. */
+  database: DatabaseConfig;
   session: SessionSettings;
   login: LoginSettings;
-  /** Origins besides the service's own allowed to send state-changing requests. @default [] */
+  /** Origins besides the service's own allowed to send state-changing requests: `ALLOWED_ORIGINS`. */
   allowedOrigins: string[];
-  /** Which proxies' X-Forwarded-For to believe for the client IP. @default false */
+  /** Which proxies' X-Forwarded-For to believe for the client IP: `TRUST_PROXY`. */
   trustProxy: TrustProxy;
 }
 
@@ -139,18 +144,7 @@ export function configFromEnv(env: Env): AppConfig {
       'SESSION_MAX_SECONDS must be at least SESSION_IDLE_SECONDS',
     );
   }
-  let allowedOrigins: string[];
-  let trustProxy: TrustProxy;
-  try {
-    allowedOrigins = parseAllowedOrigins(env.ALLOWED_ORIGINS);
-  } catch (error) {
-    throw new ConfigError('ALLOWED_ORIGINS', (error as Error).message);
-  }
-  try {
-    trustProxy = parseTrustProxy(env.TRUST_PROXY);
-  } catch (error) {
-    throw new ConfigError('TRUST_PROXY', (error as Error).message);
-  }
+  const { allowedOrigins, trustProxy } = browserPolicyOf(env);
   if (env.LOGIN_MAX_FAILURES_PER_USER < env.LOGIN_MAX_FAILURES) {
     throw new ConfigError(
       'LOGIN_MAX_FAILURES_PER_USER',
@@ -166,11 +160,7 @@ export function configFromEnv(env: Env): AppConfig {
     logLevel: env.LOG_LEVEL,
     redis: redisConfigOf(env, 'auth-session'),
     keyPrefix: env.REDIS_KEY_PREFIX,
-    database: {
-      url: env.DATABASE_URL,
-      poolSize: env.DATABASE_POOL_SIZE,
-      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
-    },
+    database: databaseConfigOf(env),
     session: {
       secrets: sessionSecretsOf(env),
       cookieName: env.SESSION_COOKIE_NAME,

@@ -1,30 +1,18 @@
+import { topologiesUnderTest } from '@redis-patterns/testkit';
 import {
-  startTopology,
-  topologiesUnderTest,
-  type RedisTopology,
-  type Replicas,
-} from '@redis-patterns/testkit';
-import type { ServiceInstance } from '@redis-patterns/service-kit';
-import {
+  authFixture,
   call,
+  callPast503,
+  databaseFixture,
   newUsername,
   registerAndLogin,
-  startAuthReplicas,
-  startDatabase,
   type Answer,
-  type Database,
-} from './harness';
+} from './auth-harness';
 
 const PASSWORD = 'correct horse battery';
 const EVIL = { origin: 'https://evil.example' };
 
-let database: Database;
-beforeAll(async () => {
-  database = await startDatabase();
-});
-afterAll(async () => {
-  await database?.close();
-});
+const database = databaseFixture();
 
 const bearer = (token: string, extra: Record<string, string> = {}) => ({
   headers: { authorization: `Bearer ${token}`, ...extra },
@@ -35,37 +23,20 @@ async function tokenLogin(
   base: string,
   username: string,
 ): Promise<{ token: string; answer: Answer }> {
-  let answer = await call(base, 'POST', '/auth/login', {
-    body: { username, password: PASSWORD, token: true },
-  });
-  for (let tries = 0; answer.status === 503 && tries < 20; tries += 1) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    answer = await call(base, 'POST', '/auth/login', {
-      body: { username, password: PASSWORD, token: true },
-    });
-  }
+  const answer = await callPast503(`a token login of ${username}`, () =>
+    call(base, 'POST', '/auth/login', { body: { username, password: PASSWORD, token: true } }),
+  );
   expect(answer.status).toBe(200);
-  return { token: String(answer.body?.token), answer };
+  return { token: String(answer.body.token), answer };
 }
 
 describe.each(topologiesUnderTest())(
   'bearer session tokens across three replicas on %s',
   (kind) => {
-    let topology: RedisTopology;
-    let replicas: Replicas<ServiceInstance>;
-    let urls: string[];
-
-    beforeAll(async () => {
-      topology = await startTopology(kind);
-      replicas = await startAuthReplicas(topology, database.url, 3);
-      urls = replicas.urls;
-    });
-    afterAll(async () => {
-      await replicas?.close();
-      await topology?.stop();
-    });
+    const suite = authFixture(kind, database, 3);
 
     it('login with token: true answers an opaque token and sets no cookie; every replica accepts it', async () => {
+      const { urls } = suite();
       const { username } = await registerAndLogin(urls[0], newUsername(), PASSWORD);
       const { token, answer } = await tokenLogin(urls[0], username);
       expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
@@ -81,14 +52,15 @@ describe.each(topologiesUnderTest())(
         expect(me.body).toMatchObject({ user: { username } });
         expect(me.headers.getSetCookie()).toEqual([]);
         // Same lifetimes as a cookie session: the absolute end is fixed at login.
-        expect((me.body?.session as { expiresAt: string }).expiresAt).toBe(answer.body?.expiresAt);
+        expect((me.body.session as { expiresAt: string }).expiresAt).toBe(answer.body.expiresAt);
       }
       const me = await call(urls[1], 'GET', '/auth/me', bearer(token));
-      const session = me.body?.session as { createdAt: string; expiresAt: string };
+      const session = me.body.session as { createdAt: string; expiresAt: string };
       expect(Date.parse(session.expiresAt) - Date.parse(session.createdAt)).toBe(604_800_000);
     });
 
     it('a revoked token is refused by another replica on the very next request, every time', async () => {
+      const { urls } = suite();
       const { username } = await registerAndLogin(urls[0], newUsername(), PASSWORD);
       for (let round = 0; round < 10; round += 1) {
         const [on, off, next] = [urls[round % 3], urls[(round + 1) % 3], urls[(round + 2) % 3]];
@@ -104,6 +76,7 @@ describe.each(topologiesUnderTest())(
     });
 
     it('every cookie route takes the token, and revoke-all covers cookies and tokens alike', async () => {
+      const { urls } = suite();
       const { username, cookie } = await registerAndLogin(urls[0], newUsername(), PASSWORD, {
         'user-agent': 'browser',
       });
@@ -112,7 +85,7 @@ describe.each(topologiesUnderTest())(
 
       const listed = await call(urls[0], 'GET', '/auth/sessions', bearer(cli.token));
       expect(listed.status).toBe(200);
-      const sessions = listed.body?.sessions as Array<{
+      const sessions = listed.body.sessions as Array<{
         id: string;
         current: boolean;
         userAgent: string;
@@ -122,7 +95,7 @@ describe.each(topologiesUnderTest())(
 
       // One by id, with a token: the other token's session.
       const otherId = (
-        (await call(urls[1], 'GET', '/auth/me', bearer(other.token))).body?.session as {
+        (await call(urls[1], 'GET', '/auth/me', bearer(other.token))).body.session as {
           id: string;
         }
       ).id;
@@ -153,6 +126,7 @@ describe.each(topologiesUnderTest())(
     });
 
     it('no Origin check for bearer requests; cookie requests keep theirs', async () => {
+      const { urls } = suite();
       const { username, cookie } = await registerAndLogin(urls[0], newUsername(), PASSWORD);
       const { token } = await tokenLogin(urls[0], username);
       const viaCookie = await call(urls[1], 'DELETE', '/auth/sessions', { cookie, headers: EVIL });
@@ -172,6 +146,7 @@ describe.each(topologiesUnderTest())(
     });
 
     it('a request with an Authorization header never uses its cookie', async () => {
+      const { urls } = suite();
       const { username, cookie } = await registerAndLogin(urls[0], newUsername(), PASSWORD);
       for (const authorization of ['Bearer not-a-token', 'Basic dXNlcjpwYXNz', 'Bearer', '']) {
         const me = await call(urls[1], 'GET', '/auth/me', { cookie, headers: { authorization } });
@@ -189,6 +164,7 @@ describe.each(topologiesUnderTest())(
     });
 
     it('a token is not a cookie and a cookie is not a token', async () => {
+      const { urls } = suite();
       const { username, cookie } = await registerAndLogin(urls[0], newUsername(), PASSWORD);
       const { token } = await tokenLogin(urls[0], username);
       expect((await call(urls[1], 'GET', '/auth/me', { cookie: token })).status).toBe(401);
@@ -198,6 +174,7 @@ describe.each(topologiesUnderTest())(
     });
 
     it('a token login destroys the session the client presented (fixation)', async () => {
+      const { urls } = suite();
       const { username } = await registerAndLogin(urls[0], newUsername(), PASSWORD);
       const first = await tokenLogin(urls[0], username);
       const again = await call(urls[1], 'POST', '/auth/login', {
@@ -205,10 +182,10 @@ describe.each(topologiesUnderTest())(
         ...bearer(first.token),
       });
       expect(again.status).toBe(200);
-      expect(again.body?.token).not.toBe(first.token);
+      expect(again.body.token).not.toBe(first.token);
       expect((await call(urls[2], 'GET', '/auth/me', bearer(first.token))).status).toBe(401);
       expect(
-        (await call(urls[2], 'GET', '/auth/me', bearer(String(again.body?.token)))).status,
+        (await call(urls[2], 'GET', '/auth/me', bearer(String(again.body.token)))).status,
       ).toBe(200);
     });
   },

@@ -1,21 +1,20 @@
 import {
   log,
+  perFileFixture,
   startTopology,
   replicatedTopologiesUnderTest,
   until,
   type FailoverResult,
   type RedisTopology,
-  type Replicas,
 } from '@redis-patterns/testkit';
-import type { ServiceInstance } from '@redis-patterns/service-kit';
 import {
   call,
+  callPast503,
+  databaseFixture,
   newUsername,
   startAuthReplicas,
-  startDatabase,
   TEST_LOGIN,
-  type Database,
-} from './harness';
+} from './auth-harness';
 
 /** A request every 20 ms, logins and logouts alternating, on both replicas (about 50 a second). */
 const LOAD_INTERVAL_MS = 20;
@@ -103,7 +102,7 @@ function startLoad(urls: string[], users: string[], backlog: Session[]) {
       attempts.push({
         op,
         status: answer.status,
-        code: answer.body?.code as string,
+        code: answer.body.code as string,
         at: Date.now(),
       });
       return answer;
@@ -158,11 +157,11 @@ async function loginBacklog(urls: string[], users: string[], count: number): Pro
     const body = { username: users[n % users.length], password: PASSWORD };
     // Setup, not the property: a 503 left over from the previous fault (or a busy hash slot)
     // is retried, as a client following Retry-After would.
-    let answer = await call(urls[replica], 'POST', '/auth/login', { body });
-    for (let tries = 0; answer.status === 503 && tries < 40; tries += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      answer = await call(urls[replica], 'POST', '/auth/login', { body });
-    }
+    const answer = await callPast503(
+      'a backlog login',
+      () => call(urls[replica], 'POST', '/auth/login', { body }),
+      10_000,
+    );
     if (answer.status !== 200 || !answer.cookie) throw new Error(`login: ${answer.status}`);
     sessions.push({ cookie: answer.cookie, replica });
   }
@@ -183,28 +182,21 @@ async function settledStatus(url: string, cookie: string): Promise<number> {
 
 const replicated = replicatedTopologiesUnderTest();
 
-let database: Database;
-beforeAll(async () => {
-  database = await startDatabase();
-});
-afterAll(async () => {
-  await database?.close();
-});
+const database = databaseFixture();
 
 {
   describe.each(replicated)('auth-session failovers on %s, 2 replicas under load', (kind) => {
-    let topology: RedisTopology;
-    let replicas: Replicas<ServiceInstance>;
     const users: string[] = [];
-
-    beforeAll(async () => {
-      topology = await startTopology(kind);
+    const suite = perFileFixture(async (cleanup) => {
+      const topology = await startTopology(kind);
+      cleanup(() => topology.stop());
       // 8 users logging in every 20 ms from one address: while Redis stalls, more than 5
       // logins of one user are in flight at once, and in-flight attempts count against the
       // lockout (by design, test/login-flood.test.ts); this suite is about durability.
-      replicas = await startAuthReplicas(topology, database.url, 2, () => ({
+      const replicas = await startAuthReplicas(topology, database().url, 2, () => ({
         login: { ...TEST_LOGIN, maxFailures: 1000, maxFailuresPerUser: 1000 },
       }));
+      cleanup(() => replicas.close());
       for (let i = 0; i < USERS; i += 1) {
         const username = newUsername();
         const registered = await call(replicas.url(i), 'POST', '/auth/register', {
@@ -213,16 +205,14 @@ afterAll(async () => {
         if (registered.status !== 201) throw new Error(`register: ${registered.status}`);
         users.push(username);
       }
-    }, 60_000);
-    afterAll(async () => {
-      await replicas?.close();
-      await topology?.stop();
+      return { topology, replicas };
     });
 
     it.each(FAULTS.map((fault, i) => [fault.name, i] as const))(
       'through %s: acknowledged logouts stay revoked, acknowledged logins work, failures are 503',
       async (_, index) => {
         const fault = FAULTS[index];
+        const { topology, replicas } = suite();
         const backlog = await loginBacklog(replicas.urls, users, BACKLOG);
         const load = startLoad(replicas.urls, users, backlog);
         const loadAt = Date.now();

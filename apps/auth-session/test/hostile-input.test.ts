@@ -2,7 +2,9 @@ import { Redis } from 'ioredis';
 import { Pool } from 'pg';
 import type { ServiceInstance } from '@redis-patterns/service-kit';
 import {
+  eventually,
   hostileInputSuite,
+  perFileFixture,
   startTopology,
   uniquePrefix,
   type HostileExample,
@@ -13,7 +15,7 @@ import {
 import { buildApp } from '../src/app';
 import { createSessionKeys } from '../src/session/session-keys';
 import { publicSessionId } from '../src/session/session-record';
-import { startDatabase, TEST_LOGIN, testConfig, type Database } from './harness';
+import { startDatabase, TEST_LOGIN, testConfig } from './auth-harness';
 
 // Generated from the service's own OpenAPI document (`/docs/json`). Input is refused before
 // Redis or PostgreSQL is touched, and what passes behaves alike on every topology (the other
@@ -28,7 +30,6 @@ const TARGET = 'hostile_target';
 /** Nobody's request carries this user's sessions: a rejected request must leave them alive. */
 const VICTIM = 'hostile_victim';
 
-let database: Database;
 let topology: RedisTopology;
 let pool: Pool;
 let app: ServiceInstance;
@@ -49,11 +50,15 @@ async function login(username: string, as: 'cookie' | 'token'): Promise<string> 
     });
   // Setup, not a property: on a loaded machine a hash may outlast the queue bound (503);
   // retry as a client honouring Retry-After would.
-  let response = await send();
-  for (let tries = 0; response.statusCode === 503 && tries < 20; tries += 1) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    response = await send();
-  }
+  const response = await eventually(
+    `a login of ${username}`,
+    async () => {
+      const answer = await send();
+      if (answer.statusCode === 503) throw new Error('503');
+      return answer;
+    },
+    { timeoutMs: 2000, intervalMs: 100 },
+  );
   if (response.statusCode !== 200) throw new Error(`login ${username}: ${response.statusCode}`);
   return as === 'token'
     ? response.json<{ token: string }>().token
@@ -70,17 +75,25 @@ const credential = (
 ): Record<string, string> =>
   bearer ? { authorization: `Bearer ${session.token}` } : { cookie: session.cookie };
 
-beforeAll(async () => {
-  [database, topology] = await Promise.all([startDatabase(), startTopology('standalone')]);
+perFileFixture(async (cleanup) => {
+  let database: { url: string };
+  [database, topology] = await Promise.all([startDatabase(cleanup), startTopology('standalone')]);
+  cleanup(() => topology.stop());
   pool = new Pool({ connectionString: database.url, max: 2 });
   pool.on('error', () => {});
+  cleanup(() => pool.end());
   redis = new Redis(topology.config.url ?? '');
+  cleanup(() => redis.disconnect());
   app = await buildApp(
-    testConfig(topology.config, database.url, prefix, {
+    testConfig({
+      redis: topology.config,
+      databaseUrl: database.url,
+      keyPrefix: prefix,
       // Generated logins of the known user must not lock it out of the valid ones.
       login: { ...TEST_LOGIN, maxFailures: 100_000, maxFailuresPerUser: 100_000 },
     }),
   );
+  cleanup(() => app.close());
   await app.ready();
   for (const username of [ACTOR, DISPOSABLE, TARGET, VICTIM]) {
     await app.inject({
@@ -94,12 +107,6 @@ beforeAll(async () => {
   // Sessions a generated DELETE /auth/sessions/{id} can find (by their public id).
   targetIds = [];
   for (let i = 0; i < 20; i += 1) targetIds.push(publicSessionId(await login(TARGET, 'token')));
-}, 120_000);
-afterAll(async () => {
-  await app?.close();
-  await pool?.end();
-  redis?.disconnect();
-  await Promise.allSettled([topology?.stop(), database?.close()]);
 });
 
 /** What a rejected request must leave as it was: the users, and the sessions nobody revoked. */

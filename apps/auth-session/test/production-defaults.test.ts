@@ -2,16 +2,16 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { loadConfig, type ServiceInstance } from '@redis-patterns/service-kit';
+import { loadConfig } from '@redis-patterns/service-kit';
 import {
+  eventually,
+  perFileFixture,
   startTopology,
   topologiesUnderTest,
-  uniquePrefix,
-  type RedisTopology,
 } from '@redis-patterns/testkit';
 import { buildApp } from '../src/app';
 import { configFromEnv, DEVELOPMENT_SECRET, envSchema } from '../src/config';
-import { newUsername, SECRET, startDatabase, testConfig, type Database } from './harness';
+import { newUsername, SECRET, startDatabase, testConfig } from './auth-harness';
 
 const SOURCE_SERVER = require.resolve('../src/server.ts');
 const SOURCE_NODE_OPTIONS = '--conditions=@redis-patterns/source -r @swc-node/register';
@@ -81,26 +81,23 @@ describe('the process refuses unsafe production settings, naming the variable on
 // Issue 14: behind the gateway, with TRUST_PROXY=false, five wrong logins of one client locked
 // every client out of that username (every key was `user:<gateway IP>`).
 describe.each(topologiesUnderTest())('the k8s config behind the gateway on %s', (kind) => {
-  let database: Database;
-  let topology: RedisTopology;
-  let app: ServiceInstance;
   const config = configFromEnv(
     loadConfig(envSchema, { ...k8sConfigEnv(), SESSION_SECRET: SECRET }),
   );
-
-  beforeAll(async () => {
-    [database, topology] = await Promise.all([startDatabase(), startTopology(kind)]);
-    app = await buildApp(
-      testConfig(topology.config, database.url, uniquePrefix('auth'), {
+  const service = perFileFixture(async (cleanup) => {
+    const [database, topology] = await Promise.all([startDatabase(cleanup), startTopology(kind)]);
+    cleanup(() => topology.stop());
+    const app = await buildApp(
+      testConfig({
+        redis: topology.config,
+        databaseUrl: database.url,
         trustProxy: config.trustProxy,
         session: config.session,
       }),
     );
+    cleanup(() => app.close());
     await app.ready();
-  }, 60_000);
-  afterAll(async () => {
-    await app?.close();
-    await Promise.allSettled([topology?.stop(), database?.close()]);
+    return app;
   });
 
   it('runs in production with Secure cookies and trusts the cluster ranges', () => {
@@ -110,6 +107,7 @@ describe.each(topologiesUnderTest())('the k8s config behind the gateway on %s', 
   });
 
   it('locks out the client that guessed, not the others coming through the same gateway', async () => {
+    const app = service();
     const username = newUsername();
     const password = 'correct horse battery';
     const gateway = '10.244.3.17';
@@ -138,11 +136,15 @@ describe.each(topologiesUnderTest())('the k8s config behind the gateway on %s', 
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
     // The property is "not 429": a 503 (a fresh Cluster client's first writes) is retried, as
     // a client honouring Retry-After would.
-    let other = await viaGateway('203.0.113.80', { username, password });
-    for (let tries = 0; other.statusCode === 503 && tries < 20; tries += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      other = await viaGateway('203.0.113.80', { username, password });
-    }
+    const other = await eventually(
+      'a login of another client that is not 503',
+      async () => {
+        const answer = await viaGateway('203.0.113.80', { username, password });
+        if (answer.statusCode === 503) throw new Error('503');
+        return answer;
+      },
+      { timeoutMs: 5000, intervalMs: 250 },
+    );
     expect(other.statusCode).toBe(200);
     // Secure, though the gateway speaks plain HTTP to the pod.
     expect(String(other.headers['set-cookie'])).toMatch(/; Secure/);

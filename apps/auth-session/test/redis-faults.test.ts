@@ -1,37 +1,16 @@
-import {
-  startTopology,
-  topologiesUnderTest,
-  until,
-  type RedisServer,
-  type RedisTopology,
-  type Replicas,
-} from '@redis-patterns/testkit';
-import type { ServiceInstance } from '@redis-patterns/service-kit';
-import {
-  call,
-  registerAndLogin,
-  replicasOf,
-  startAuthReplicas,
-  startDatabase,
-  type Database,
-} from './harness';
+import { httpCall, topologiesUnderTest, until, type RedisServer } from '@redis-patterns/testkit';
+import { authFixture, call, databaseFixture, registerAndLogin, replicasOf } from './auth-harness';
 
 // 500 ms command timeout + 1 s of slack for two busy cores.
 const DEADLINE_MS = 1500;
 
-let database: Database;
-beforeAll(async () => {
-  database = await startDatabase();
-});
-afterAll(async () => {
-  await database?.close();
-});
+const database = databaseFixture();
 
 describe.each(topologiesUnderTest())(
   'auth-session while Redis is away on %s (fail closed)',
   (kind) => {
-    let topology: RedisTopology;
-    let replicas: Replicas<ServiceInstance>;
+    // Failure detection far beyond any pause here: these faults must not start a failover.
+    const suite = authFixture(kind, database, 2, undefined, { failureDetectionMs: 30000 });
     let paused: RedisServer[] = [];
 
     const pause = async (servers: RedisServer[]) => {
@@ -43,22 +22,14 @@ describe.each(topologiesUnderTest())(
       paused = [];
     };
 
-    beforeAll(async () => {
-      // Failure detection far beyond any pause here: these faults must not start a failover.
-      topology = await startTopology(kind, { failureDetectionMs: 30000 });
-      replicas = await startAuthReplicas(topology, database.url, 2);
-    });
     afterEach(async () => {
       await resume();
-      await topology.converged();
-    });
-    afterAll(async () => {
-      await replicas?.close();
-      await topology?.stop();
+      await suite().topology.converged();
     });
 
     it('answers 503 within the command timeout while every Redis node is SIGSTOPped, then recovers', async () => {
-      const [a, b] = replicas.urls;
+      const { topology, urls } = suite();
+      const [a, b] = urls;
       const { username, password, cookie } = await registerAndLogin(a);
       // Logged out below: a logout answered 503 may still happen once Redis is back.
       const other = await call(a, 'POST', '/auth/login', { body: { username, password } });
@@ -76,9 +47,9 @@ describe.each(topologiesUnderTest())(
       }
       expect(answers[0].body).toMatchObject({ code: 'SESSION_STORE_UNAVAILABLE' });
       expect(answers[3].body).toMatchObject({ code: 'LOCKOUT_UNAVAILABLE' });
-      expect((await fetch(`${b}/health/ready`)).status).toBe(503);
+      expect((await httpCall(b, 'GET', '/health/ready')).status).toBe(503);
       // Health and metrics do not depend on the session store.
-      expect((await fetch(`${a}/health/live`)).status).toBe(200);
+      expect((await httpCall(a, 'GET', '/health/live')).status).toBe(200);
       await resume();
       await until(
         'the session to answer again',
@@ -86,12 +57,13 @@ describe.each(topologiesUnderTest())(
           (await call(b, 'GET', '/auth/me', { cookie })).status === 200 ? true : undefined,
         5000,
       );
-      expect((await fetch(`${b}/health/ready`)).status).toBe(200);
+      expect((await httpCall(b, 'GET', '/health/ready')).status).toBe(200);
     });
 
     if (kind === 'standalone') {
       it('fails fast while Redis is down, and after an empty restart says 401, not 200', async () => {
-        const [a, b] = replicas.urls;
+        const { topology, urls } = suite();
+        const [a, b] = urls;
         const { cookie } = await registerAndLogin(a);
         const [server] = topology.servers;
         await server.kill();
@@ -116,7 +88,8 @@ describe.each(topologiesUnderTest())(
     }
 
     it('refuses logins, logouts and revocations no replica holds (503, no cookie), while sessions still answer', async () => {
-      const [a, b] = replicas.urls;
+      const { topology, urls } = suite();
+      const [a, b] = urls;
       const loginAgain = (user: { username: string; password: string }) =>
         call(b, 'POST', '/auth/login', {
           body: { username: user.username, password: user.password },
@@ -129,7 +102,7 @@ describe.each(topologiesUnderTest())(
       const oneOther = await loginAgain(one);
       const allOther = await loginAgain(all);
       const list = await call(a, 'GET', '/auth/sessions', { cookie: one.cookie });
-      const otherId = (list.body?.sessions as Array<{ id: string; current: boolean }>).find(
+      const otherId = (list.body.sessions as Array<{ id: string; current: boolean }>).find(
         (s) => !s.current,
       )?.id;
       await pause(await replicasOf(topology));

@@ -1,58 +1,29 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  startTopology,
-  topologiesUnderTest,
-  type RedisTopology,
-  type Replicas,
-} from '@redis-patterns/testkit';
-import type { ServiceInstance } from '@redis-patterns/service-kit';
-import {
-  call,
-  registerAndLogin,
-  SECRET,
-  startAuthReplicas,
-  startDatabase,
-  type Database,
-} from './harness';
+import { delay, topologiesUnderTest } from '@redis-patterns/testkit';
+import { authFixture, call, databaseFixture, registerAndLogin, SECRET } from './auth-harness';
 
 const OLD_SECRET = 'old-secret-0123456789abcdefghijklmnopqr';
 
-let database: Database;
-beforeAll(async () => {
-  database = await startDatabase();
-});
-afterAll(async () => {
-  await database?.close();
-});
+const database = databaseFixture();
 
 describe.each(topologiesUnderTest())('session lifetime and secret rotation on %s', (kind) => {
-  let topology: RedisTopology;
-  let replicas: Replicas<ServiceInstance>;
-
-  beforeAll(async () => {
-    topology = await startTopology(kind);
-    // Replica 0 still signs with the old secret; replica 1 has rotated: new first, old still verifies.
-    replicas = await startAuthReplicas(topology, database.url, 2, (i) => ({
-      session: {
-        secrets: i === 0 ? [OLD_SECRET] : [SECRET, OLD_SECRET],
-        cookieName: 'sid',
-        cookieSecure: false,
-        idleSeconds: 2,
-        maxSeconds: 5,
-      },
-    }));
-  });
-  afterAll(async () => {
-    await replicas?.close();
-    await topology?.stop();
-  });
+  // Replica 0 still signs with the old secret; replica 1 has rotated: new first, old still verifies.
+  const suite = authFixture(kind, database, 2, (i) => ({
+    session: {
+      secrets: i === 0 ? [OLD_SECRET] : [SECRET, OLD_SECRET],
+      cookieName: 'sid',
+      cookieSecure: false,
+      idleSeconds: 2,
+      maxSeconds: 5,
+    },
+  }));
 
   it('expires an unused session after the idle time, while use keeps another alive', async () => {
-    const [a, b] = replicas.urls;
+    const { replicas, urls } = suite();
+    const [a, b] = urls;
     const idle = await registerAndLogin(a);
     const used = await registerAndLogin(a);
     for (let i = 0; i < 3; i += 1) {
-      await sleep(1000);
+      await delay(1000);
       expect((await call(replicas.url(i), 'GET', '/auth/me', { cookie: used.cookie })).status).toBe(
         200,
       );
@@ -63,23 +34,24 @@ describe.each(topologiesUnderTest())('session lifetime and secret rotation on %s
   });
 
   it('gives a bearer token the same idle and absolute lifetimes, and ignores secret rotation', async () => {
-    const [a, b] = replicas.urls;
+    const { replicas, urls } = suite();
+    const [a, b] = urls;
     const { username, password } = await registerAndLogin(a);
     const login = await call(a, 'POST', '/auth/login', {
       body: { username, password, token: true },
     });
-    const authorization = `Bearer ${String(login.body?.token)}`;
+    const authorization = `Bearer ${String(login.body.token)}`;
     const idle = await call(a, 'POST', '/auth/login', {
       body: { username, password, token: true },
     });
     const me = await call(b, 'GET', '/auth/me', { headers: { authorization } });
     expect(me.status).toBe(200);
-    const session = me.body?.session as { createdAt: string; expiresAt: string };
+    const session = me.body.session as { createdAt: string; expiresAt: string };
     expect(Date.parse(session.expiresAt) - Date.parse(session.createdAt)).toBe(5000);
     const statuses: number[] = [];
     const started = Date.now();
     while (Date.now() - started < 6000) {
-      await sleep(700);
+      await delay(700);
       statuses.push(
         (
           await call(replicas.url(statuses.length), 'GET', '/auth/me', {
@@ -91,21 +63,22 @@ describe.each(topologiesUnderTest())('session lifetime and secret rotation on %s
     expect(statuses[0]).toBe(200);
     expect(statuses[statuses.length - 1]).toBe(401);
     const unused = await call(b, 'GET', '/auth/me', {
-      headers: { authorization: `Bearer ${String(idle.body?.token)}` },
+      headers: { authorization: `Bearer ${String(idle.body.token)}` },
     });
     expect(unused.status).toBe(401);
   });
 
   it('ends a session at its absolute lifetime however much it is used', async () => {
-    const [a] = replicas.urls;
+    const { replicas, urls } = suite();
+    const [a] = urls;
     const { cookie } = await registerAndLogin(a);
     const me = await call(a, 'GET', '/auth/me', { cookie });
-    const session = me.body?.session as { createdAt: string; expiresAt: string };
+    const session = me.body.session as { createdAt: string; expiresAt: string };
     expect(Date.parse(session.expiresAt) - Date.parse(session.createdAt)).toBe(5000);
     const statuses: number[] = [];
     const started = Date.now();
     while (Date.now() - started < 6000) {
-      await sleep(700);
+      await delay(700);
       statuses.push(
         (await call(replicas.url(statuses.length), 'GET', '/auth/me', { cookie })).status,
       );
@@ -117,7 +90,7 @@ describe.each(topologiesUnderTest())('session lifetime and secret rotation on %s
   });
 
   it('accepts a cookie signed with the old secret and re-issues it under the new one', async () => {
-    const [a, b] = replicas.urls;
+    const [a, b] = suite().urls;
     const { cookie } = await registerAndLogin(a);
     const rotated = await call(b, 'GET', '/auth/me', { cookie });
     expect(rotated.status).toBe(200);

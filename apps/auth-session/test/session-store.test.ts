@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   closeRedis,
   createRedis,
@@ -6,6 +5,7 @@ import {
   type RedisClient,
 } from '@redis-patterns/redis-core';
 import {
+  perFileFixture,
   startTopology,
   topologiesUnderTest,
   uniquePrefix,
@@ -13,9 +13,11 @@ import {
   type RedisTopology,
 } from '@redis-patterns/testkit';
 import { LoginLockout } from '../src/login/login-lockout';
+import { reserveAttempt, settleAttempt } from '../src/login/login-scripts';
 import { RedisSessionStore } from '../src/session/redis-session-store';
 import { createSessionKeys, type SessionKeys } from '../src/session/session-keys';
-import { replicasOf } from './harness';
+import { touchSession } from '../src/session/session-scripts';
+import { replicasOf } from './auth-harness';
 
 const sid = (n: number) => `session${String(n).padStart(25, '0')}`;
 const identity = { userId: '1', username: 'alice', ip: '10.0.0.1', userAgent: 'test' };
@@ -26,18 +28,16 @@ describe.each(topologiesUnderTest())('the Redis session store and its scripts on
   let keys: SessionKeys;
   let store: RedisSessionStore;
 
-  beforeAll(async () => {
+  perFileFixture(async (cleanup) => {
     topology = await startTopology(kind);
+    cleanup(() => topology.stop());
     redis = createRedis({ ...topology.config, commandTimeoutMs: 500 });
+    cleanup(() => closeRedis(redis));
     await waitForReady(redis, 5000);
   });
   beforeEach(() => {
     keys = createSessionKeys(uniquePrefix('auth'));
     store = new RedisSessionStore({ redis, keys, idleSeconds: 60, maxSeconds: 3600 });
-  });
-  afterAll(async () => {
-    await closeRedis(redis);
-    await topology?.stop();
   });
 
   // app.ts turns on ioredis auto-pipelining; an auto-pipeline takes its client's scripts when
@@ -61,6 +61,10 @@ describe.each(topologiesUnderTest())('the Redis session store and its scripts on
         maxFailuresPerUser: 5,
         windowSeconds: 60,
       });
+      // Defined by the constructors, before any use (the typed scripts src runs).
+      for (const script of [touchSession, reserveAttempt, settleAttempt]) {
+        expect(typeof (client as unknown as Record<string, unknown>)[script.name]).toBe('function');
+      }
       await store.save(sid(20), identity);
       // Same tick: the first command opens an auto-pipeline, the scripts' first uses join it.
       const [, loaded] = await Promise.all([
@@ -149,68 +153,6 @@ describe.each(topologiesUnderTest())('the Redis session store and its scripts on
     await expect(store.load('a b')).resolves.toBeUndefined();
     await expect(store.load('{tag}')).resolves.toBeUndefined();
     await expect(store.remove('x')).resolves.toBe(false);
-  });
-
-  it('reserves at most the limits per pair and per user, in a window that always has a TTL', async () => {
-    const lockout = new LoginLockout({
-      redis,
-      keys,
-      maxFailures: 3,
-      maxFailuresPerUser: 5,
-      windowSeconds: 1,
-    });
-    const outcome = (p: Promise<void>) =>
-      p.then(
-        () => 'reserved',
-        (e) => e.statusCode,
-      );
-    const pair = await Promise.all(
-      Array.from({ length: 10 }, () => outcome(lockout.reserve('alice', '10.0.0.1'))),
-    );
-    expect(pair.filter((r) => r === 'reserved')).toHaveLength(3);
-    expect(pair.filter((r) => r === 429)).toHaveLength(7);
-    await expect(lockout.reserve('alice', '10.0.0.1')).rejects.toMatchObject({
-      statusCode: 429,
-      headers: { 'retry-after': '1' },
-    });
-    // Another client still has the user's 2 remaining slots, then the user is full.
-    await expect(lockout.reserve('alice', '10.0.0.2')).resolves.toBeUndefined();
-    await expect(lockout.reserve('alice', '10.0.0.3')).resolves.toBeUndefined();
-    await expect(lockout.reserve('alice', '10.0.0.4')).rejects.toMatchObject({ statusCode: 429 });
-    // A success clears its pair and gives back its own slot only; an unused attempt gives both back.
-    await lockout.succeeded('alice', '10.0.0.2');
-    expect(await redis.get(keys.loginAttempts('alice', '10.0.0.2'))).toBeNull();
-    expect(await redis.get(keys.userLoginAttempts('alice'))).toBe('4');
-    await lockout.unused('alice', '10.0.0.1');
-    expect(await redis.get(keys.loginAttempts('alice', '10.0.0.1'))).toBe('2');
-    expect(await redis.get(keys.userLoginAttempts('alice'))).toBe('3');
-    // A counter that somehow lost its TTL gets one back on the next attempt.
-    await redis.persist(keys.loginAttempts('alice', '10.0.0.1'));
-    await redis.persist(keys.userLoginAttempts('alice'));
-    await lockout.reserve('alice', '10.0.0.1');
-    expect(await redis.pttl(keys.loginAttempts('alice', '10.0.0.1'))).toBeGreaterThan(0);
-    expect(await redis.pttl(keys.userLoginAttempts('alice'))).toBeGreaterThan(0);
-    await sleep(1100);
-    await expect(lockout.reserve('alice', '10.0.0.1')).resolves.toBeUndefined();
-  });
-
-  it('exempts a client that logged in from the per-user limit, not from its own', async () => {
-    const lockout = new LoginLockout({
-      redis,
-      keys,
-      maxFailures: 2,
-      maxFailuresPerUser: 3,
-      windowSeconds: 60,
-      knownClientSeconds: 60,
-    });
-    await lockout.reserve('carol', '10.0.0.9');
-    await lockout.succeeded('carol', '10.0.0.9');
-    for (const ip of ['10.0.1.1', '10.0.1.2', '10.0.1.3']) await lockout.reserve('carol', ip);
-    await expect(lockout.reserve('carol', '10.0.1.4')).rejects.toMatchObject({ statusCode: 429 });
-    // The known client still gets in, up to its pair's limit.
-    await expect(lockout.reserve('carol', '10.0.0.9')).resolves.toBeUndefined();
-    await expect(lockout.reserve('carol', '10.0.0.9')).resolves.toBeUndefined();
-    await expect(lockout.reserve('carol', '10.0.0.9')).rejects.toMatchObject({ statusCode: 429 });
   });
 
   if (kind === 'standalone') return;

@@ -1,10 +1,5 @@
+import { deferred, delay } from '@redis-patterns/testkit';
 import { HashLimiter, HashLimiterBusy } from './hash-limiter';
-
-const deferred = () => {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-};
 
 describe('hash limiter', () => {
   it('runs at most `concurrency` tasks, queues `queueLimit`, refuses the rest at once', async () => {
@@ -32,6 +27,38 @@ describe('hash limiter', () => {
     expect(settled.filter((r) => r instanceof HashLimiterBusy)).toHaveLength(2);
   });
 
+  it('tells a caller it would be refused, without queueing or refusing anybody', async () => {
+    const limiter = new HashLimiter({ concurrency: 1, queueLimit: 1, queueTimeoutMs: 10_000 });
+    expect(limiter.wouldRefuse(0, 'owner')).toBe(false);
+    const gate = deferred();
+    const outcome = (p: Promise<unknown>) =>
+      p.then(
+        () => 'ok',
+        (e) => e,
+      );
+    const running = outcome(limiter.run(() => gate.promise, 0, 'flooder'));
+    // The slot is taken, the queue has room.
+    expect(limiter.wouldRefuse(0, 'owner')).toBe(false);
+    const queued = outcome(limiter.run(() => gate.promise, 0, 'flooder'));
+    // The queue is full: the flooder's next caller would be refused, the owner would not (it
+    // displaces the flooder's queued caller), a third client holding as few places as each
+    // flooding client would be.
+    expect(limiter.wouldRefuse(0, 'flooder')).toBe(true);
+    expect(limiter.wouldRefuse(0, 'owner')).toBe(false);
+    const spread = new HashLimiter({ concurrency: 1, queueLimit: 1, queueTimeoutMs: 10_000 });
+    const spreadRunning = outcome(spread.run(() => gate.promise, 0, '198.18.0.1'));
+    const spreadQueued = outcome(spread.run(() => gate.promise, 0, '198.18.0.2'));
+    expect(spread.wouldRefuse(0, 'owner')).toBe(true);
+    gate.resolve();
+    // Asking changed nothing: every caller it was asked beside ran.
+    expect(await Promise.all([running, queued, spreadRunning, spreadQueued])).toEqual([
+      'ok',
+      'ok',
+      'ok',
+      'ok',
+    ]);
+  });
+
   it('refuses a queued caller after queueTimeoutMs, and frees its place', async () => {
     const limiter = new HashLimiter({ concurrency: 1, queueLimit: 1, queueTimeoutMs: 50 });
     const gate = deferred();
@@ -46,11 +73,10 @@ describe('hash limiter', () => {
 });
 
 describe('hash limiter bound', () => {
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   /** Three hashes of about `ms` that ran alone: the idle time equals the average. */
   const measured = async (ms: number) => {
     const limiter = new HashLimiter({ concurrency: 1, queueLimit: 8, queueTimeoutMs: 10_000 });
-    for (let i = 0; i < 3; i += 1) await limiter.run(() => sleep(ms));
+    for (let i = 0; i < 3; i += 1) await limiter.run(() => delay(ms));
     return limiter;
   };
 
@@ -64,7 +90,7 @@ describe('hash limiter bound', () => {
     // A hash granted but not yet started frees in a whole hash: more than the bound.
     await expect(limiter.run(async () => 'too soon')).rejects.toBeInstanceOf(HashLimiterBusy);
     // Once it is past half its expected time, the next caller fits.
-    await sleep(bound * 1.3);
+    await delay(bound * 1.3);
     const second = limiter.run(async () => 'second');
     // One more hash ahead: beyond the bound, refused without waiting.
     const started = performance.now();
@@ -84,7 +110,7 @@ describe('hash limiter bound', () => {
     const bound = limiter.maxWaitMs();
     const gate = deferred();
     const stuck = limiter.run(() => gate.promise);
-    await sleep(bound * 1.3);
+    await delay(bound * 1.3);
     const started = performance.now();
     await expect(limiter.run(async () => 'never')).rejects.toBeInstanceOf(HashLimiterBusy);
     expect(performance.now() - started).toBeGreaterThanOrEqual(bound - 5);

@@ -119,6 +119,20 @@ export class HashLimiter {
     return frees[ahead % frees.length] + Math.floor(ahead / frees.length) * avg;
   }
 
+  /**
+   * True when a caller arriving now would certainly be refused: no free slot, no place in the
+   * queue within its bound, and no queued caller of a client holding more places that it could
+   * displace (see `makeRoom`). Side-effect free: a login asks it before its lockout reservation.
+   */
+  wouldRefuse(waitedMs = 0, client = ''): boolean {
+    if (this.held < this.options.concurrency && this.waiting.length === 0) return false;
+    if (this.fits(this.waiting.length, waitedMs)) return false;
+    const mine = (this.places.get(client) ?? 0) + 1;
+    return !this.waiting.some(
+      (waiter) => waiter.client !== client && (this.places.get(waiter.client) ?? 0) > mine,
+    );
+  }
+
   private fits(ahead: number, waitedMs: number): boolean {
     return (
       ahead < this.options.queueLimit && waitedMs + this.predictedWaitMs(ahead) <= this.maxWaitMs()

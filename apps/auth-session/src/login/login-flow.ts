@@ -88,6 +88,13 @@ export class LoginFlow {
   async login(attempt: LoginAttempt): Promise<LoggedIn> {
     const { store, logins } = this.options;
     const name = attempt.username.toLowerCase();
+    // No hash slot to be had: refused before the reservation, so under a flood such a login
+    // costs no Redis round trip (two, with the slot given back), and the event loop reaches
+    // the requests behind it, a real user's among them, that much sooner.
+    if (this.options.hashLimiter.wouldRefuse(attempt.waitedMs, attempt.ip)) {
+      logins.inc({ result: 'busy' });
+      throw hashingBusy();
+    }
     await this.reserve(name, attempt.ip);
     const user = await this.verify(name, attempt);
     await this.options.lockout.succeeded(name, attempt.ip).catch((error: unknown) => {

@@ -1,19 +1,8 @@
-import { join } from 'node:path';
 import { ReplyError } from 'ioredis';
-import { LuaScript, type RedisClient } from '@redis-patterns/redis-core';
+import type { RedisClient } from '@redis-patterns/redis-core';
 import { DomainError } from '@redis-patterns/service-kit';
 import type { SessionKeys } from '../session/session-keys';
-
-const reserveAttempt = LuaScript.fromFile<
-  [string, string, string],
-  [windowMs: number, perClient: number, perUser: number],
-  [number, number]
->(join(__dirname, 'reserve-attempt-3.lua'));
-const settleAttempt = LuaScript.fromFile<
-  [string, string, string],
-  [outcome: 'success' | 'unused', knownMs: number],
-  number
->(join(__dirname, 'settle-attempt-3.lua'));
+import { reserveAttempt, settleAttempt, type AttemptKeys } from './login-scripts';
 
 /**
  * Whether a failed settle certainly did not happen, so that sending it again cannot give a slot
@@ -73,7 +62,7 @@ export class LoginLockout {
     settleAttempt.register(options.redis);
   }
 
-  private keysOf(username: string, ip: string): [string, string, string] {
+  private keysOf(username: string, ip: string): AttemptKeys {
     return [
       this.options.keys.loginAttempts(username, ip),
       this.options.keys.userLoginAttempts(username),

@@ -18,7 +18,7 @@
   check and the increments are one atomic step, so however many requests run in parallel at
   most ARGV[2] attempts per pair and ARGV[3] per username are ever reserved in a window.
 
-  Proof: test/session-store.test.ts "reserves at most the limits per pair and per user, in a window that always has a TTL"
+  Proof: test/login-lockout.test.ts "reserves at most the limits per pair and per user, in a window that always has a TTL"
 ]]
 local window = tonumber(ARGV[1])
 local limits = { tonumber(ARGV[2]), tonumber(ARGV[3]) }

@@ -15,7 +15,7 @@
 
   Invariant: a counter is never decremented below 0 and keeps its TTL (DECR does not touch it).
 
-  Proof: test/session-store.test.ts "exempts a client that logged in from the per-user limit, not from its own"
+  Proof: test/login-lockout.test.ts "exempts a client that logged in from the per-user limit, not from its own"
 ]]
 local function giveBack(key)
   if tonumber(redis.call('GET', key) or '0') > 0 then

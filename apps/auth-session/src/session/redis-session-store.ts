@@ -1,36 +1,19 @@
-import { join } from 'node:path';
-import { isRedisUnavailable, LuaScript, type RedisClient } from '@redis-patterns/redis-core';
+import { isRedisUnavailable, type RedisClient } from '@redis-patterns/redis-core';
 import { DomainError, unavailable } from '@redis-patterns/service-kit';
 import type { SessionKeys } from './session-keys';
+import {
+  destroySession,
+  indexSession,
+  saveSession,
+  touchSession,
+  type TouchSessionReply,
+} from './session-scripts';
 import {
   activeIndexSlackMs,
   isSessionId,
   sessionRecordFromFields,
   type SessionRecord,
 } from './session-record';
-
-type SaveArgs = [
-  idleMs: number,
-  maxMs: number,
-  userId: string,
-  username: string,
-  ip: string,
-  userAgent: string,
-];
-const saveSession = LuaScript.fromFile<[string], SaveArgs, [number, number, number]>(
-  join(__dirname, 'save-session-1.lua'),
-);
-const indexSession = LuaScript.fromFile<[string], [expiresAt: number, sessionId: string], null>(
-  join(__dirname, 'index-session-1.lua'),
-);
-const touchSession = LuaScript.fromFile<
-  [string],
-  [idleMs: number, slackMs: number],
-  null | [0] | [1, number, ...string[]]
->(join(__dirname, 'touch-session-1.lua'));
-const destroySession = LuaScript.fromFile<[string], [], string | null>(
-  join(__dirname, 'destroy-session-1.lua'),
-);
 
 /** What a session lookup found; the label of `session_lookups_total`. */
 export type LookupResult = 'hit' | 'miss' | 'expired' | 'error';
@@ -117,7 +100,7 @@ export class RedisSessionStore {
       return undefined;
     }
     const { redis, keys } = this.options;
-    let reply: Awaited<ReturnType<typeof touchSession.run>>;
+    let reply: TouchSessionReply;
     try {
       // No WAIT: a touch only slides the idle expiry and counts use; a failover that loses it
       // ends an idle session at most that window early, and waiting would tax every request.
