@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import {
   createService,
-  postgresPlugin,
+  registerPostgres,
   registerRedis,
   type ServiceInstance,
 } from '@redis-patterns/service-kit';
@@ -22,22 +22,25 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
       'Sorted-set leaderboards: top N, rank, around-me and periods for millions of players.',
     logLevel: config.logLevel,
   });
-  await registerRedis(app, { config: config.redis, readiness: 'required' });
-  await app.register(postgresPlugin, {
-    url: config.database.url,
-    poolSize: config.database.poolSize,
-    statementTimeoutMs: config.database.statementTimeoutMs,
-    migrationsDir: join(__dirname, '..', 'migrations'),
-    // Reads are served from Redis alone: with PostgreSQL away only writes (and rebuilds) fail.
-    critical: false,
-  });
-  // The store, the top stream and the period workers, decorated as `app.leaderboard`.
-  await app.register(leaderboardPlugin, { config });
-  await app.register(boardsRoutes);
-  await app.register(periodsRoutes);
-  await app.register(scoresRoutes);
-  await app.register(ranksRoutes);
-  await app.register(playersRoutes);
-  await app.register(streamRoutes);
+  try {
+    await registerRedis(app, { config: config.redis, readiness: 'required' });
+    await registerPostgres(app, config.database, {
+      migrationsDir: join(__dirname, '..', 'migrations'),
+      // Reads are served from Redis alone: with PostgreSQL away only writes (and rebuilds) fail.
+      critical: false,
+    });
+    // The store, the top stream and the period workers, decorated as `app.leaderboard`.
+    await app.register(leaderboardPlugin, { config });
+    await app.register(boardsRoutes);
+    await app.register(periodsRoutes);
+    await app.register(scoresRoutes);
+    await app.register(ranksRoutes);
+    await app.register(playersRoutes);
+    await app.register(streamRoutes);
+  } catch (error) {
+    // Whatever registered before the failure (a Redis client, a pool) is closed, not leaked.
+    await app.close().catch(() => {});
+    throw error;
+  }
   return app;
 }

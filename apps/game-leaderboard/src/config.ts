@@ -1,6 +1,13 @@
-import { hostname } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
-import { commonEnv, databaseEnv, redisEnv, redisConfigOf } from '@redis-patterns/service-kit';
+import { Value } from '@sinclair/typebox/value';
+import {
+  commonEnv,
+  databaseConfigOf,
+  databaseEnv,
+  redisEnv,
+  redisConfigOf,
+  type DatabaseConfig,
+} from '@redis-patterns/service-kit';
 import type { RedisConfig } from '@redis-patterns/redis-core';
 import type { RetentionConfig } from './leaderboard/board-periods';
 
@@ -60,54 +67,51 @@ export const seedEnvSchema = Type.Object({
 });
 export type SeedEnv = Static<typeof seedEnvSchema>;
 
-/** When ended periods are archived. */
+/** When ended periods are archived (`LEADERBOARD_ARCHIVE_*`). */
 export interface ArchiveConfig {
-  /** @default 5000 */
   intervalMs: number;
-  /** @default 5000 */
   delayMs: number;
-  /** @default 100000 */
   maxEntries: number;
 }
 
-/** How period webhooks are delivered. */
+/** How period webhooks are delivered (`LEADERBOARD_WEBHOOK_*`). */
 export interface WebhookConfig {
-  /** @default 1000 */
   intervalMs: number;
-  /** @default 5000 */
   timeoutMs: number;
-  /** @default 1000 */
   backoffMs: number;
-  /** @default 300000 */
   maxBackoffMs: number;
 }
 
-/** What `buildApp` needs; tests build it directly. */
+/**
+ * What `buildApp` needs; tests build it directly. Every default is the one of `envSchema` (the
+ * variable named beside each field), written there only.
+ */
 export interface AppConfig {
-  /** Pino level. @default 'info' */
+  /** Pino level (`LOG_LEVEL`). */
   logLevel: string;
   redis: RedisConfig;
-  /** Prefix of every Redis key of this service. @default 'lb' */
+  /** Prefix of every Redis key of this service (`REDIS_KEY_PREFIX`). */
   keyPrefix: string;
-  /** PostgreSQL, the source of truth for scores, names and archived periods. */
-  database: { url: string; poolSize: number; statementTimeoutMs: number };
+  /** PostgreSQL, the source of truth for scores, names and archived periods (`DATABASE_*`). */
+  database: DatabaseConfig;
+  /** `LEADERBOARD_*_RETENTION_S`, in ms. */
   retentionMs: RetentionConfig;
-  /** Shortest gap between two SSE updates of one board on one replica. @default 250 */
+  /** Shortest gap between two SSE updates of one board on one replica (`LEADERBOARD_STREAM_INTERVAL_MS`). */
   streamIntervalMs: number;
   archive: ArchiveConfig;
   webhooks: WebhookConfig;
-  /** @default 1000 */
+  /** `LEADERBOARD_REBUILD_WAIT_MS`. */
   rebuildWaitMs: number;
-  /** Group commit of scores to PostgreSQL. @default { maxBatch: 500, concurrency: 4 } */
+  /** Group commit of scores to PostgreSQL (`LEADERBOARD_COMMIT_BATCH`, `LEADERBOARD_COMMIT_CONCURRENCY`). */
   commit: { maxBatch: number; concurrency: number };
   /**
-   * Record every acknowledged score in PostgreSQL. Only the benchmark turns it off, to measure
-   * the Redis-only path: a rebuild then loses every score. @default true
+   * Record every acknowledged score in PostgreSQL. Only the benchmark turns it off (`false`), to
+   * measure the Redis-only path: a rebuild then loses every score. Unset: recorded.
    */
   recordScores?: boolean;
-  /** This replica's name in `lb_periods.archived_by`. @default `<hostname>:<pid>` */
+  /** This replica's name in `lb_periods.archived_by`. Unset: `<hostname>:<pid>`. */
   replicaName?: string;
-  /** The clock every period is computed from (tests inject one). @default Date.now */
+  /** The clock every period is computed from (tests inject one). Unset: `Date.now`. */
   clock?: () => number;
 }
 
@@ -116,11 +120,7 @@ export function configFromEnv(env: Env): AppConfig {
     logLevel: env.LOG_LEVEL,
     redis: redisConfigOf(env, 'game-leaderboard'),
     keyPrefix: env.REDIS_KEY_PREFIX,
-    database: {
-      url: env.DATABASE_URL,
-      poolSize: env.DATABASE_POOL_SIZE,
-      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
-    },
+    database: databaseConfigOf(env),
     retentionMs: {
       daily: env.LEADERBOARD_DAILY_RETENTION_S * 1000,
       weekly: env.LEADERBOARD_WEEKLY_RETENTION_S * 1000,
@@ -144,6 +144,10 @@ export function configFromEnv(env: Env): AppConfig {
       maxBatch: env.LEADERBOARD_COMMIT_BATCH,
       concurrency: env.LEADERBOARD_COMMIT_CONCURRENCY,
     },
-    replicaName: `${hostname()}:${process.pid}`,
   };
+}
+
+/** The config of an environment that sets nothing: every field at its `envSchema` default. */
+export function defaultConfig(): AppConfig {
+  return configFromEnv(Value.Default(envSchema, {}) as Env);
 }

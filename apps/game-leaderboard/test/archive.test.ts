@@ -1,12 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { topologiesUnderTest, until } from '@redis-patterns/testkit';
+import { delay, httpCall, topologiesUnderTest, until } from '@redis-patterns/testkit';
 import {
   ARCHIVE,
-  call,
+  type Reply,
   sharedPostgres,
   standings,
-  startLeaderboard,
-  type Leaderboard,
+  leaderboardFixture,
 } from './leaderboard-harness';
 
 const postgres = sharedPostgres();
@@ -14,21 +12,12 @@ const postgres = sharedPostgres();
 describe.each(topologiesUnderTest())(
   'game-leaderboard period archives on %s, 3 replicas',
   (kind) => {
-    let lb: Leaderboard;
-    const url = (i: number) => lb.url(i);
-
-    beforeAll(async () => {
-      lb = await startLeaderboard(kind, { postgres: postgres(), replicas: 3 });
-    }, 60_000);
-
-    afterAll(async () => {
-      await lb?.close();
-    });
+    const { lb, url } = leaderboardFixture(kind, { postgres, replicas: 3 });
 
     /** leaderboard_periods_archived_total of each replica. */
     async function archivedCounts(): Promise<number[]> {
       return Promise.all(
-        lb.replicas.urls.map(async (replica) => {
+        lb().replicas.urls.map(async (replica) => {
           const text = await (await fetch(`${replica}/metrics`)).text();
           return Number(/^leaderboard_periods_archived_total (\d+)/m.exec(text)?.[1] ?? 0);
         }),
@@ -36,47 +25,52 @@ describe.each(topologiesUnderTest())(
     }
 
     async function archivedPeriods(board: string) {
-      const answer = await call(url(0), 'GET', `/leaderboards/${board}/periods`);
+      const answer = await httpCall<Reply>(url(0), 'GET', `/leaderboards/${board}/periods`);
       expect(answer.status).toBe(200);
       return answer.body.periods as Array<Record<string, unknown>>;
     }
 
     it('archives the final standings exactly once when the reset fires, with 3 replicas racing', async () => {
-      lb.clock.now = Date.parse('2026-11-26T23:58:00Z');
+      lb().clock.now = Date.parse('2026-11-26T23:58:00Z');
       for (const [board, archiveTop] of [
         ['cup', undefined],
         ['cup-top5', 5],
       ] as const) {
         const config = { sort: 'desc', operator: 'best', reset: '0 0 * * *', archiveTop };
-        expect((await call(url(0), 'PUT', `/leaderboards/${board}`, config)).status).toBe(200);
+        expect(
+          (await httpCall<Reply>(url(0), 'PUT', `/leaderboards/${board}`, { body: config })).status,
+        ).toBe(200);
         for (let i = 0; i < 12; i += 1) {
-          const answer = await call(url(i), 'POST', `/leaderboards/${board}/scores`, {
-            playerId: `p${i}`,
-            score: 10 * (i % 4),
+          const answer = await httpCall<Reply>(url(i), 'POST', `/leaderboards/${board}/scores`, {
+            body: {
+              playerId: `p${i}`,
+              score: 10 * (i % 4),
+            },
           });
           expect(answer.status).toBe(200);
         }
       }
-      await call(url(2), 'PUT', '/players/p3', { name: 'Three' });
+      await httpCall<Reply>(url(2), 'PUT', '/players/p3', { body: { name: 'Three' } });
       const final = await standings(url(1), 'cup');
       expect(final).toHaveLength(12);
 
       // Midnight: every replica shows the new, empty period at once; the archive waits 1 s more.
-      lb.clock.now = Date.parse('2026-11-27T00:00:00.200Z');
+      lb().clock.now = Date.parse('2026-11-27T00:00:00.200Z');
       expect(await standings(url(2), 'cup')).toEqual([]);
-      await sleep(ARCHIVE.intervalMs * 4);
+      // What is proved is a wait: 4 looks of every replica within the delay archive nothing.
+      await delay(ARCHIVE.intervalMs * 4);
       expect(await archivedPeriods('cup')).toEqual([]);
 
-      lb.clock.now = Date.parse('2026-11-27T00:00:02Z');
+      lb().clock.now = Date.parse('2026-11-27T00:00:02Z');
       await until(
         'both periods archived',
         async () => ((await archivedCounts()).reduce((a, b) => a + b, 0) === 2 ? true : undefined),
         10_000,
       );
       // Every replica has looked again several times since: still exactly one archive each.
-      await sleep(ARCHIVE.intervalMs * 6);
+      await delay(ARCHIVE.intervalMs * 6);
       expect((await archivedCounts()).reduce((a, b) => a + b, 0)).toBe(2);
-      const rows = await lb.pg.query<{ board: string; archived_by: string; n: string }>(
+      const rows = await lb().pg.query<{ board: string; archived_by: string; n: string }>(
         `SELECT p.board, p.archived_by, (SELECT count(*) FROM lb_period_entries e
          WHERE e.board = p.board AND e.period = p.period) AS n
        FROM lb_periods p ORDER BY p.board`,
@@ -97,7 +91,7 @@ describe.each(topologiesUnderTest())(
           entries: 12,
         },
       ]);
-      const archived = await call(
+      const archived = await httpCall<Reply>(
         url(2),
         'GET',
         '/leaderboards/cup/periods/20261126T0000Z/top?limit=100',
@@ -108,25 +102,28 @@ describe.each(topologiesUnderTest())(
         ),
       ).toEqual(final);
       expect(archived.body.entries!.find((e) => e.playerId === 'p3')?.name).toBe('Three');
-      const page = await call(
+      const page = await httpCall<Reply>(
         url(1),
         'GET',
         '/leaderboards/cup/periods/20261126T0000Z/top?limit=3&offset=3',
       );
       expect(page.body.entries!.map((e) => e.rank)).toEqual([4, 5, 6]);
-      const top5 = await call(
+      const top5 = await httpCall<Reply>(
         url(0),
         'GET',
         '/leaderboards/cup-top5/periods/20261126T0000Z/top?limit=100',
       );
       expect(top5.body.entries!.map((e) => e.rank)).toEqual([1, 2, 3, 4, 5]);
       expect(
-        (await call(url(0), 'GET', '/leaderboards/cup/periods/20261125T0000Z/top')).status,
+        (await httpCall<Reply>(url(0), 'GET', '/leaderboards/cup/periods/20261125T0000Z/top'))
+          .status,
       ).toBe(404);
 
       // The next day ends too: listed newest first, paged with `before`.
-      await call(url(1), 'POST', '/leaderboards/cup/scores', { playerId: 'next-day', score: 1 });
-      lb.clock.now = Date.parse('2026-11-28T00:00:02Z');
+      await httpCall<Reply>(url(1), 'POST', '/leaderboards/cup/scores', {
+        body: { playerId: 'next-day', score: 1 },
+      });
+      lb().clock.now = Date.parse('2026-11-28T00:00:02Z');
       await until(
         'the second day archived',
         async () => ((await archivedPeriods('cup')).length === 2 ? true : undefined),
@@ -138,43 +135,58 @@ describe.each(topologiesUnderTest())(
         '20261127T0000Z',
         '20261126T0000Z',
       ]);
-      const older = await call(url(2), 'GET', '/leaderboards/cup/periods?before=20261127T0000Z');
+      const older = await httpCall<Reply>(
+        url(2),
+        'GET',
+        '/leaderboards/cup/periods?before=20261127T0000Z',
+      );
       expect((older.body.periods as Array<{ id: string }>).map((p) => p.id)).toEqual([
         '20261126T0000Z',
       ]);
     }, 60_000);
 
     it('refuses with 409 a late write into an archived period, so the archive lacks no acknowledged score', async () => {
-      lb.clock.now = Date.parse('2026-12-01T23:59:50Z');
-      await call(url(0), 'PUT', '/leaderboards/late', {
-        sort: 'desc',
-        operator: 'best',
-        reset: '@daily',
+      lb().clock.now = Date.parse('2026-12-01T23:59:50Z');
+      await httpCall<Reply>(url(0), 'PUT', '/leaderboards/late', {
+        body: {
+          sort: 'desc',
+          operator: 'best',
+          reset: '@daily',
+        },
       });
       expect(
-        (await call(url(0), 'POST', '/leaderboards/late/scores', { playerId: 'early', score: 5 }))
-          .status,
+        (
+          await httpCall<Reply>(url(0), 'POST', '/leaderboards/late/scores', {
+            body: { playerId: 'early', score: 5 },
+          })
+        ).status,
       ).toBe(200);
-      lb.clock.now = Date.parse('2026-12-02T00:00:05Z');
+      lb().clock.now = Date.parse('2026-12-02T00:00:05Z');
       // Replica 2's clock lags 10 s: for it, the day has not ended.
-      lb.clockOf[2] = () => lb.clock.now - 10_000;
+      lb().clockOf[2] = () => lb().clock.now - 10_000;
       try {
         await until(
           'the day archived',
           async () => ((await archivedPeriods('late')).length === 1 ? true : undefined),
           10_000,
         );
-        const late = await call(url(2), 'POST', '/leaderboards/late/scores', {
-          playerId: 'late',
-          score: 9,
+        const late = await httpCall<Reply>(url(2), 'POST', '/leaderboards/late/scores', {
+          body: {
+            playerId: 'late',
+            score: 9,
+          },
         });
         expect([late.status, late.body.code]).toEqual([409, 'PERIOD_ENDED']);
       } finally {
-        lb.clockOf[2] = undefined;
+        lb().clockOf[2] = undefined;
       }
-      const archived = await call(url(1), 'GET', '/leaderboards/late/periods/20261201T0000Z/top');
+      const archived = await httpCall<Reply>(
+        url(1),
+        'GET',
+        '/leaderboards/late/periods/20261201T0000Z/top',
+      );
       expect(archived.body.entries!.map((e) => e.playerId)).toEqual(['early']);
-      const rows = await lb.pg.query(
+      const rows = await lb().pg.query(
         "SELECT 1 FROM lb_scores WHERE board = 'late' AND player = 'late'",
       );
       expect(rows.rowCount).toBe(0);

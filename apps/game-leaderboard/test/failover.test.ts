@@ -1,4 +1,6 @@
 import {
+  delay,
+  httpCall,
   log,
   replicatedTopologiesUnderTest,
   until,
@@ -9,7 +11,7 @@ import { IMPLICIT_BOARD } from '../src/leaderboard/board-config';
 import { readPeriod } from '../src/leaderboard/board-periods';
 import { playerOfMember, scoreOf } from '../src/leaderboard/score-encoding';
 import {
-  call,
+  type Reply,
   openStream,
   PERIODS,
   startLeaderboard,
@@ -84,7 +86,9 @@ function startLoad(lb: Leaderboard, board: string) {
     const n = sent++;
     const playerId = `s${n}`;
     const score = 1000 + n;
-    const request = call(lb.url(n), 'POST', `/leaderboards/${board}/scores`, { playerId, score })
+    const request = httpCall<Reply>(lb.url(n), 'POST', `/leaderboards/${board}/scores`, {
+      body: { playerId, score },
+    })
       .then(
         (answer) => {
           outcomes.push({
@@ -137,10 +141,17 @@ const replicated = replicatedTopologiesUnderTest();
           await until(
             `a first submission through replica ${i}`,
             async () => {
-              const answer = await call(lb.url(i), 'POST', `/leaderboards/${board}/scores`, {
-                playerId: `warm-up-${i}`,
-                score: 0,
-              });
+              const answer = await httpCall<Reply>(
+                lb.url(i),
+                'POST',
+                `/leaderboards/${board}/scores`,
+                {
+                  body: {
+                    playerId: `warm-up-${i}`,
+                    score: 0,
+                  },
+                },
+              );
               if (answer.status === 200) return true;
               // Named in the timeout message if it never becomes writable.
               throw new Error(`answered ${answer.status} ${String(answer.body.code ?? '')}`);
@@ -150,9 +161,9 @@ const replicated = replicatedTopologiesUnderTest();
         }
         const stream = await openStream(`${lb.url(0)}/leaderboards/${board}/stream`);
         const load = startLoad(lb, board);
-        const faultAt = await new Promise<number>((resolve) =>
-          setTimeout(() => resolve(Date.now()), 1000),
-        );
+        // A second of load before the fault: the test is about submissions on both sides of it.
+        await delay(1000);
+        const faultAt = Date.now();
         const result = await fault.inject(lb.topology, key);
         await result.recover();
         const recoveredAt = Date.now();
@@ -171,10 +182,17 @@ const replicated = replicatedTopologiesUnderTest();
           'the SSE stream of replica 0 to show a new leader written through replica 1',
           async () => {
             const playerId = `leader-${leaders++}`;
-            const answer = await call(lb.url(1), 'POST', `/leaderboards/${board}/scores`, {
-              playerId,
-              score: 1_000_000 + leaders,
-            });
+            const answer = await httpCall<Reply>(
+              lb.url(1),
+              'POST',
+              `/leaderboards/${board}/scores`,
+              {
+                body: {
+                  playerId,
+                  score: 1_000_000 + leaders,
+                },
+              },
+            );
             if (answer.status !== 200) return undefined;
             await stream.next((entries) => entries[0]?.playerId === playerId, 1000);
             return true;

@@ -11,7 +11,7 @@ import {
   type RedisServer,
 } from '@redis-patterns/testkit';
 import { buildApp } from '../src/app';
-import { ARCHIVE, COMMAND_TIMEOUT_MS, RETENTION, WEBHOOKS } from './leaderboard-harness';
+import { COMMAND_TIMEOUT_MS, testConfig } from './leaderboard-harness';
 
 // Generated from the service's own OpenAPI document. Input is refused before Redis or
 // PostgreSQL is touched, and the writes that pass behave the same on every topology:
@@ -25,19 +25,15 @@ beforeAll(async () => {
   const databaseUrl = await postgres.createDatabase();
   pool = new Pool({ connectionString: databaseUrl, max: 2 });
   pool.on('error', () => {});
-  app = await buildApp({
-    logLevel: 'silent',
-    redis: { url: redis.url, commandTimeoutMs: COMMAND_TIMEOUT_MS },
-    keyPrefix: uniquePrefix('lb'),
-    database: { url: databaseUrl, poolSize: 5, statementTimeoutMs: 2000 },
-    retentionMs: RETENTION,
-    streamIntervalMs: 100,
-    archive: ARCHIVE,
-    webhooks: WEBHOOKS,
-    rebuildWaitMs: 5000,
-    commit: { maxBatch: 500, concurrency: 2 },
-    replicaName: 'hostile',
-  });
+  app = await buildApp(
+    testConfig({
+      redis: { url: redis.url, commandTimeoutMs: COMMAND_TIMEOUT_MS },
+      keyPrefix: uniquePrefix('lb'),
+      database: { url: databaseUrl, poolSize: 5, statementTimeoutMs: 2000 },
+      commit: { maxBatch: 500, concurrency: 2 },
+      replicaName: 'hostile',
+    }),
+  );
   await app.ready();
   const put = (url: string, payload: object) => app.inject({ method: 'PUT', url, payload });
   await put('/leaderboards/arena', { sort: 'desc', operator: 'best', reset: 'none' });

@@ -10,6 +10,9 @@ import {
 } from '@redis-patterns/redis-core';
 import { createPool, type ServiceInstance } from '@redis-patterns/service-kit';
 import {
+  DeliveryCounter,
+  httpCall,
+  perFileFixture,
   startPostgres,
   startReplicas,
   startTopology,
@@ -19,9 +22,10 @@ import {
   type RedisTopology,
   type Replicas,
   type TopologyKind,
+  type HttpAnswer,
 } from '@redis-patterns/testkit';
 import { buildApp } from '../src/app';
-import type { AppConfig } from '../src/config';
+import { defaultConfig, type AppConfig } from '../src/config';
 import { leaderboardKeys, type LeaderboardKeys } from '../src/leaderboard/leaderboard-keys';
 
 export const DAY = 86_400_000;
@@ -39,16 +43,36 @@ export const WEBHOOKS = { intervalMs: 50, timeoutMs: 1000, backoffMs: 100, maxBa
  * its own in it). Call at the top level of the file, outside `describe`.
  */
 export function sharedPostgres(): () => PostgresServer {
-  let server: PostgresServer | undefined;
-  beforeAll(async () => {
-    server = await startPostgres({ faults: true });
-  }, 30_000);
-  afterAll(async () => {
-    await server?.stop();
-  });
-  return () => {
-    if (!server) throw new Error('PostgreSQL has not started');
-    return server;
+  return perFileFixture(
+    async (cleanup) => {
+      const server = await startPostgres({ faults: true });
+      cleanup(() => server.stop());
+      return server;
+    },
+    { timeoutMs: 30_000 },
+  );
+}
+
+/**
+ * The config every test replica runs with: the service's defaults (from its env schema), fast
+ * test intervals, then `overrides`, which must name the servers (`redis`, `keyPrefix`,
+ * `database`).
+ */
+export function testConfig(
+  overrides: Partial<AppConfig> & Pick<AppConfig, 'redis' | 'keyPrefix' | 'database'>,
+): AppConfig {
+  return {
+    ...defaultConfig(),
+    // e.g. LEADERBOARD_TEST_LOG=error to see why requests failed.
+    logLevel: process.env.LEADERBOARD_TEST_LOG ?? 'silent',
+    retentionMs: RETENTION,
+    streamIntervalMs: 100,
+    archive: ARCHIVE,
+    webhooks: WEBHOOKS,
+    // Generous: a first write builds a new board's index, slow on a loaded machine.
+    rebuildWaitMs: 5000,
+    commit: { maxBatch: 500, concurrency: 4 },
+    ...overrides,
   };
 }
 
@@ -100,25 +124,17 @@ export async function startLeaderboard(
     client = createRedis(redis);
     client.on('error', () => {});
     await waitForReady(client, 10_000);
-    const config = (replica: number): AppConfig => ({
-      // e.g. LEADERBOARD_TEST_LOG=error to see why requests failed.
-      logLevel: process.env.LEADERBOARD_TEST_LOG ?? 'silent',
-      redis,
-      keyPrefix: prefix,
-      database: { url: databaseUrl, poolSize: 10, statementTimeoutMs: 2000 },
-      retentionMs: RETENTION,
-      streamIntervalMs: 100,
-      archive: ARCHIVE,
-      webhooks: WEBHOOKS,
-      // Generous: a first write builds a new board's index, slow on a loaded machine.
-      rebuildWaitMs: 5000,
-      commit: { maxBatch: 500, concurrency: 4 },
-      replicaName: `replica-${replica}`,
-      clock:
-        options.clock === 'real'
-          ? Date.now
-          : () => (clockOf[replica] ? clockOf[replica]() : clock.now),
-    });
+    const config = (replica: number): AppConfig =>
+      testConfig({
+        redis,
+        keyPrefix: prefix,
+        database: { url: databaseUrl, poolSize: 10, statementTimeoutMs: 2000 },
+        replicaName: `replica-${replica}`,
+        clock:
+          options.clock === 'real'
+            ? Date.now
+            : () => (clockOf[replica] ? clockOf[replica]() : clock.now),
+      });
     const replicas = await startReplicas(options.replicas ?? 2, (i) => buildApp(config(i)));
     const direct = client;
     const pool = pg;
@@ -150,6 +166,25 @@ export async function startLeaderboard(
   }
 }
 
+/**
+ * The service on `kind` for the enclosing `describe`: started before its tests, closed after
+ * them, also when its start failed halfway (`perFileFixture`). `lb()` reads it in a test.
+ */
+export function leaderboardFixture(
+  kind: TopologyKind,
+  options: Omit<LeaderboardOptions, 'postgres'> & { postgres: () => PostgresServer },
+): { lb: () => Leaderboard; url: (i: number) => string } {
+  const lb = perFileFixture(
+    async (cleanup) => {
+      const started = await startLeaderboard(kind, { ...options, postgres: options.postgres() });
+      cleanup(() => started.close());
+      return started;
+    },
+    { timeoutMs: 60_000 },
+  );
+  return { lb, url: (i) => lb().url(i) };
+}
+
 /** Every `[rank, playerId, score]` of a board period as the API shows it (up to 100). */
 export async function standings(
   url: string,
@@ -157,7 +192,7 @@ export async function standings(
   period?: string,
 ): Promise<Array<[number, string, number]>> {
   const query = period ? `&period=${period}` : '';
-  const page = await call(url, 'GET', `/leaderboards/${board}/top?limit=100${query}`);
+  const page = await httpCall<Reply>(url, 'GET', `/leaderboards/${board}/top?limit=100${query}`);
   if (page.status !== 200)
     throw new Error(`top of ${board}: ${page.status} ${JSON.stringify(page.body)}`);
   return page.body.entries!.map((e) => [e.rank as number, e.playerId as string, e.score as number]);
@@ -202,48 +237,18 @@ export async function replicasOf(
   }
 }
 
-export interface Answer {
-  status: number;
-  // Test-only: the JSON the service answered, read field by field.
-  body: Record<string, unknown> & { entries?: Array<Record<string, unknown>> };
-}
+/** Test-only: the JSON the service answered, read field by field. */
+export type Reply = Record<string, unknown> & { entries?: Array<Record<string, unknown>> };
+export type Answer = HttpAnswer<Reply>;
 
-export async function call(
-  url: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<Answer> {
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : {} };
-}
-
-/** Runs `tasks` with at most `limit` in flight. */
-export async function inPool<T>(tasks: Array<() => Promise<T>>, limit: number): Promise<T[]> {
-  const results: T[] = new Array(tasks.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < tasks.length) {
-        const index = next++;
-        results[index] = await tasks[index]();
-      }
-    }),
-  );
-  return results;
-}
+/** One `top` event's entries. */
+export type TopEntries = Array<Record<string, unknown>>;
 
 export interface TopEvents {
   /** Resolves once some `top` event so far satisfies `predicate`; fails after `timeoutMs`. */
-  next(
-    predicate: (entries: Array<Record<string, unknown>>) => boolean,
-    timeoutMs?: number,
-  ): Promise<void>;
+  next(predicate: (entries: TopEntries) => boolean, timeoutMs?: number): Promise<void>;
+  /** Every `top` event so far; `events.exactly(n)` fails on an extra one. */
+  readonly events: DeliveryCounter<TopEntries>;
   /** Number of `top` events received so far. */
   count(): number;
   close(): void;
@@ -254,7 +259,8 @@ export function openStream(url: string): Promise<TopEvents> {
   return new Promise((resolve, reject) => {
     const request = get(url, (response: IncomingMessage) => {
       if (response.statusCode !== 200) return reject(new Error(`status ${response.statusCode}`));
-      const seen: Array<Array<Record<string, unknown>>> = [];
+      const events = new DeliveryCounter<TopEntries>(`top events of ${url}`);
+      const seen = events.items;
       const waiters: Array<() => void> = [];
       let buffer = '';
       response.setEncoding('utf8');
@@ -265,7 +271,8 @@ export function openStream(url: string): Promise<TopEvents> {
           const frame = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
           const data = /^data: (.*)$/m.exec(frame);
-          if (/^event: top$/m.test(frame) && data) seen.push(JSON.parse(data[1]).entries);
+          if (/^event: top$/m.test(frame) && data)
+            events.record((JSON.parse(data[1]) as { entries: TopEntries }).entries);
         }
         waiters.splice(0).forEach((wake) => wake());
       });
@@ -284,6 +291,7 @@ export function openStream(url: string): Promise<TopEvents> {
             };
             check();
           }),
+        events,
         count: () => seen.length,
         close: () => request.destroy(),
       });

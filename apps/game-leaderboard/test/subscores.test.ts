@@ -1,41 +1,28 @@
-import { topologiesUnderTest, until } from '@redis-patterns/testkit';
-import {
-  call,
-  sharedPostgres,
-  startLeaderboard,
-  wipeRedis,
-  type Leaderboard,
-} from './leaderboard-harness';
+import { httpCall, topologiesUnderTest, until } from '@redis-patterns/testkit';
+import { type Reply, sharedPostgres, leaderboardFixture, wipeRedis } from './leaderboard-harness';
 
 const postgres = sharedPostgres();
 
 describe.each(topologiesUnderTest())('game-leaderboard subscores on %s, 2 replicas', (kind) => {
-  let lb: Leaderboard;
-  const url = (i: number) => lb.url(i);
+  const { lb, url } = leaderboardFixture(kind, { postgres });
   const submit = (i: number, board: string, body: Record<string, unknown>) =>
-    call(url(i), 'POST', `/leaderboards/${board}/scores`, body);
+    httpCall<Reply>(url(i), 'POST', `/leaderboards/${board}/scores`, { body });
   /** `[rank, playerId, score, subscore]` of the board's top 100. */
   const table = async (i: number, board: string) => {
-    const page = await call(url(i), 'GET', `/leaderboards/${board}/top?limit=100`);
+    const page = await httpCall<Reply>(url(i), 'GET', `/leaderboards/${board}/top?limit=100`);
     expect(page.status).toBe(200);
     return page.body.entries!.map((e) => [e.rank, e.playerId, e.score, e.subscore]);
   };
 
-  beforeAll(async () => {
-    lb = await startLeaderboard(kind, { postgres: postgres() });
-  }, 60_000);
-
-  afterAll(async () => {
-    await lb?.close();
-  });
-
   it('compares the subscore after the score and before the arrival, in its own order, on every read', async () => {
     // Higher score first; among equal scores the shorter time; then who Redis took first.
-    const put = await call(url(0), 'PUT', '/leaderboards/speedrun', {
-      sort: 'desc',
-      operator: 'best',
-      reset: 'none',
-      subscore: 'asc',
+    const put = await httpCall<Reply>(url(0), 'PUT', '/leaderboards/speedrun', {
+      body: {
+        sort: 'desc',
+        operator: 'best',
+        reset: 'none',
+        subscore: 'asc',
+      },
     });
     expect(put.body.subscore).toBe('asc');
     for (const [i, playerId, score, subscore] of [
@@ -56,16 +43,22 @@ describe.each(topologiesUnderTest())('game-leaderboard subscores on %s, 2 replic
       [5, 'dan', 90, 1],
     ];
     for (const i of [0, 1]) expect(await table(i, 'speedrun')).toEqual(expected);
-    const cat = await call(url(1), 'GET', '/leaderboards/speedrun/players/cat');
+    const cat = await httpCall<Reply>(url(1), 'GET', '/leaderboards/speedrun/players/cat');
     expect(cat.body).toMatchObject({ rank: 3, score: 100, subscore: 40, total: 5 });
-    const around = await call(url(0), 'GET', '/leaderboards/speedrun/players/ann/around?radius=1');
+    const around = await httpCall<Reply>(
+      url(0),
+      'GET',
+      '/leaderboards/speedrun/players/ann/around?radius=1',
+    );
     expect(around.body.entries!.map((e) => [e.playerId, e.subscore])).toEqual([
       ['cat', 40],
       ['ann', 50],
       ['dan', 1],
     ]);
-    const friends = await call(url(1), 'POST', '/leaderboards/speedrun/ranks', {
-      playerIds: ['dan', 'cat', 'ghost'],
+    const friends = await httpCall<Reply>(url(1), 'POST', '/leaderboards/speedrun/ranks', {
+      body: {
+        playerIds: ['dan', 'cat', 'ghost'],
+      },
     });
     expect(friends.body.entries!.map((e) => [e.rank, e.playerId, e.subscore])).toEqual([
       [3, 'cat', 40],
@@ -91,11 +84,13 @@ describe.each(topologiesUnderTest())('game-leaderboard subscores on %s, 2 replic
   it('adds subscores with increment and subtracts with decrement', async () => {
     for (const operator of ['increment', 'decrement']) {
       const board = `sub-${operator}`;
-      await call(url(0), 'PUT', `/leaderboards/${board}`, {
-        sort: 'desc',
-        operator,
-        reset: 'none',
-        subscore: 'desc',
+      await httpCall<Reply>(url(0), 'PUT', `/leaderboards/${board}`, {
+        body: {
+          sort: 'desc',
+          operator,
+          reset: 'none',
+          subscore: 'desc',
+        },
       });
       await submit(0, board, { playerId: 'a', score: 10, subscore: 3 });
       await submit(1, board, { playerId: 'a', score: 5, subscore: 4 });
@@ -121,10 +116,12 @@ describe.each(topologiesUnderTest())('game-leaderboard subscores on %s, 2 replic
   });
 
   it('refuses a subscore on a board without one, and a subscore that is not an integer, with 400', async () => {
-    await call(url(0), 'PUT', '/leaderboards/no-sub', {
-      sort: 'desc',
-      operator: 'best',
-      reset: 'none',
+    await httpCall<Reply>(url(0), 'PUT', '/leaderboards/no-sub', {
+      body: {
+        sort: 'desc',
+        operator: 'best',
+        reset: 'none',
+      },
     });
     const refused = await submit(0, 'no-sub', { playerId: 'a', score: 1, subscore: 2 });
     expect([refused.status, refused.body.code]).toEqual([400, 'SUBSCORE_NOT_ON_BOARD']);
@@ -135,17 +132,23 @@ describe.each(topologiesUnderTest())('game-leaderboard subscores on %s, 2 replic
       expect([JSON.stringify(subscore), answer.status]).toEqual([JSON.stringify(subscore), 400]);
       expect(answer.body.message).toMatch(/subscore/);
     }
-    expect((await call(url(0), 'GET', '/leaderboards/speedrun/players/z')).status).toBe(404);
-    expect((await call(url(0), 'GET', '/leaderboards/no-sub/players/a')).status).toBe(404);
+    expect((await httpCall<Reply>(url(0), 'GET', '/leaderboards/speedrun/players/z')).status).toBe(
+      404,
+    );
+    expect((await httpCall<Reply>(url(0), 'GET', '/leaderboards/no-sub/players/a')).status).toBe(
+      404,
+    );
   });
 
   it('keeps subscores and their order through a rebuild from PostgreSQL, and archives them', async () => {
-    lb.clock.now = Date.parse('2026-11-26T23:00:00Z');
-    await call(url(0), 'PUT', '/leaderboards/sub-daily', {
-      sort: 'asc',
-      operator: 'best',
-      reset: '@daily',
-      subscore: 'desc',
+    lb().clock.now = Date.parse('2026-11-26T23:00:00Z');
+    await httpCall<Reply>(url(0), 'PUT', '/leaderboards/sub-daily', {
+      body: {
+        sort: 'asc',
+        operator: 'best',
+        reset: '@daily',
+        subscore: 'desc',
+      },
     });
     for (const [playerId, score, subscore] of [
       ['a', 7, 1],
@@ -162,13 +165,13 @@ describe.each(topologiesUnderTest())('game-leaderboard subscores on %s, 2 replic
       [3, 'd', 7, 2],
       [4, 'a', 7, 1],
     ]);
-    await wipeRedis(lb.topology);
+    await wipeRedis(lb().topology);
     const rebuilt = await until(
       'both boards rebuilt',
       async () => {
         const pages = await Promise.all(
           ['sub-daily', 'speedrun'].map((board) =>
-            call(url(1), 'GET', `/leaderboards/${board}/top?limit=100`),
+            httpCall<Reply>(url(1), 'GET', `/leaderboards/${board}/top?limit=100`),
           ),
         );
         return pages.every((page) => page.status === 200)
@@ -179,11 +182,11 @@ describe.each(topologiesUnderTest())('game-leaderboard subscores on %s, 2 replic
     );
     expect(rebuilt).toEqual(before);
 
-    lb.clock.now = Date.parse('2026-11-27T00:00:02Z');
+    lb().clock.now = Date.parse('2026-11-27T00:00:02Z');
     const archived = await until(
       'the day archived',
       async () => {
-        const answer = await call(
+        const answer = await httpCall<Reply>(
           url(1),
           'GET',
           '/leaderboards/sub-daily/periods/20261126T0000Z/top',

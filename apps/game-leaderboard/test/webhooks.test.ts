@@ -3,9 +3,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'pg';
 import {
+  DeliveryCounter,
+  httpCall,
   startServiceProcess,
   startTopology,
   topologiesUnderTest,
@@ -14,7 +15,12 @@ import {
   type RedisTopology,
   type ServiceProcess,
 } from '@redis-patterns/testkit';
-import { call, sharedPostgres, startLeaderboard, type Leaderboard } from './leaderboard-harness';
+import {
+  sharedPostgres,
+  type Reply,
+  startLeaderboard,
+  type Leaderboard,
+} from './leaderboard-harness';
 
 const postgres = sharedPostgres();
 // The delivery state lives in PostgreSQL alone and the Redis topology takes no part in it: the
@@ -32,8 +38,16 @@ interface Received {
 /** A webhook receiver: records every request; `answer` decides each reply (null: hold it). */
 async function startReceiver(
   answer: (request: Received, seen: Received[]) => number | null,
-): Promise<{ url: string; seen: Received[]; held: ServerResponse[]; close(): Promise<void> }> {
+): Promise<{
+  url: string;
+  seen: Received[];
+  /** The same requests, counted: `deliveries.exactly(n)` fails on an extra one. */
+  deliveries: DeliveryCounter<Received>;
+  held: ServerResponse[];
+  close(): Promise<void>;
+}> {
   const seen: Received[] = [];
+  const deliveries = new DeliveryCounter<Received>('webhook requests');
   const held: ServerResponse[] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let text = '';
@@ -47,6 +61,7 @@ async function startReceiver(
         body: JSON.parse(text),
       };
       seen.push(request);
+      deliveries.record(request);
       const status = answer(request, seen);
       if (status === null) held.push(res);
       else res.writeHead(status).end();
@@ -57,6 +72,7 @@ async function startReceiver(
   return {
     url: `http://127.0.0.1:${port}/hook`,
     seen,
+    deliveries,
     held,
     close: async () => {
       for (const res of held) res.destroy();
@@ -95,12 +111,14 @@ describe(`game-leaderboard period webhooks on ${kind}`, () => {
           reset: '0 0 * * *',
           webhook: { url: receiver.url, top: 3 },
         };
-        const put = await call(url(0), 'PUT', '/leaderboards/hooked', config);
+        const put = await httpCall<Reply>(url(0), 'PUT', '/leaderboards/hooked', { body: config });
         expect(put.body.webhook).toEqual({ url: receiver.url, top: 3 });
         for (let i = 0; i < 5; i += 1) {
-          const answer = await call(url(i), 'POST', '/leaderboards/hooked/scores', {
-            playerId: `p${i}`,
-            score: 100 * i,
+          const answer = await httpCall<Reply>(url(i), 'POST', '/leaderboards/hooked/scores', {
+            body: {
+              playerId: `p${i}`,
+              score: 100 * i,
+            },
           });
           expect(answer.status).toBe(200);
         }
@@ -126,7 +144,7 @@ describe(`game-leaderboard period webhooks on ${kind}`, () => {
         expect(day1[1].at - day1[0].at).toBeGreaterThanOrEqual(45);
         expect(day1[2].at - day1[1].at).toBeGreaterThanOrEqual(95);
         // The final top 3 of the archive, as GET .../periods/:id/top shows it.
-        const archived = await call(
+        const archived = await httpCall<Reply>(
           url(1),
           'GET',
           '/leaderboards/hooked/periods/20261126T0000Z/top',
@@ -143,13 +161,13 @@ describe(`game-leaderboard period webhooks on ${kind}`, () => {
         ]);
 
         // The next period has a key of its own, and is delivered once too.
-        await call(url(2), 'POST', '/leaderboards/hooked/scores', { playerId: 'q', score: 1 });
+        await httpCall<Reply>(url(2), 'POST', '/leaderboards/hooked/scores', {
+          body: { playerId: 'q', score: 1 },
+        });
         lb.clock.now = Date.parse('2026-11-28T00:00:02Z');
         await until('day 2 delivered', () => delivered('p:20261127T0000Z'), 15_000);
         // Every replica looks every 50 ms: nothing more comes once acknowledged.
-        const settled = receiver.seen.length;
-        await sleep(1000);
-        expect(receiver.seen).toHaveLength(settled);
+        await receiver.deliveries.exactly(receiver.seen.length, { quietMs: 1000 });
         const byPeriod = new Map<string, Received[]>();
         for (const r of receiver.seen) {
           byPeriod.set(r.body.period.id, [...(byPeriod.get(r.body.period.id) ?? []), r]);
@@ -173,17 +191,19 @@ describe(`game-leaderboard period webhooks on ${kind}`, () => {
         [{ url: 'http://example.test/\u001b' }, /webhook/],
         [{ url: 'http://example.test/', top: 0 }, /top/],
       ] as const) {
-        const answer = await call(url(0), 'PUT', '/leaderboards/bad-hook', {
-          sort: 'desc',
-          operator: 'best',
-          reset: '@daily',
-          webhook,
+        const answer = await httpCall<Reply>(url(0), 'PUT', '/leaderboards/bad-hook', {
+          body: {
+            sort: 'desc',
+            operator: 'best',
+            reset: '@daily',
+            webhook,
+          },
         });
         expect([JSON.stringify(webhook), answer.status]).toEqual([JSON.stringify(webhook), 400]);
         expect(answer.body.message).toMatch(message);
         expect(answer.body.message).not.toMatch(/secret/);
       }
-      expect((await call(url(1), 'GET', '/leaderboards/bad-hook')).status).toBe(404);
+      expect((await httpCall<Reply>(url(1), 'GET', '/leaderboards/bad-hook')).status).toBe(404);
     });
   });
 
@@ -248,14 +268,25 @@ describe(`game-leaderboard period webhooks on ${kind}`, () => {
           reset: '0 0 * * *',
           webhook: { url: receiver.url },
         };
-        expect((await call(processes[0].url, 'PUT', '/leaderboards/killcup', config)).status).toBe(
-          200,
-        );
+        expect(
+          (
+            await httpCall<Reply>(processes[0].url, 'PUT', '/leaderboards/killcup', {
+              body: config,
+            })
+          ).status,
+        ).toBe(200);
         for (let i = 0; i < 12; i += 1) {
-          const answer = await call(processes[i % 3].url, 'POST', '/leaderboards/killcup/scores', {
-            playerId: `p${i}`,
-            score: 1000 + ((i * 7) % 12),
-          });
+          const answer = await httpCall<Reply>(
+            processes[i % 3].url,
+            'POST',
+            '/leaderboards/killcup/scores',
+            {
+              body: {
+                playerId: `p${i}`,
+                score: 1000 + ((i * 7) % 12),
+              },
+            },
+          );
           expect(answer.status).toBe(200);
         }
         setClock('2026-11-27T00:00:02Z');
@@ -288,14 +319,12 @@ describe(`game-leaderboard period webhooks on ${kind}`, () => {
         expect(delivered.attempts).toBeGreaterThanOrEqual(2);
         expect(delivered.leased_by).not.toBe(lease.rows[0].leased_by);
         // The survivors keep looking every 50 ms: nothing more comes once acknowledged.
-        const settled = receiver.seen.length;
-        await sleep(1500);
-        expect(receiver.seen).toHaveLength(settled);
+        await receiver.deliveries.exactly(receiver.seen.length, { quietMs: 1500 });
         // One idempotency key: the receiver keeps exactly one delivery of the period.
         expect(distinctKeys(receiver.seen)).toHaveLength(1);
         const acknowledged = receiver.seen.slice(1);
         expect(acknowledged.length).toBeGreaterThanOrEqual(1);
-        const archived = await call(
+        const archived = await httpCall<Reply>(
           processes[0].url,
           'GET',
           '/leaderboards/killcup/periods/20261126T0000Z/top?limit=10',

@@ -9,7 +9,7 @@
   Returns {0} (no index: rebuild), {-1} (config changed) or
   {1, total, member1, score1, member2, score2, ...}.
 
-  Proof: test/reads.test.ts "the index is rebuilt on first read, on every period"
+  Proof: test/rebuild.test.ts "the index is rebuilt on first read, on every period"
 ]]
 local state = redis.call('HMGET', KEYS[1], 'epoch', 'cv')
 if not state[1] then return {0} end

@@ -10,7 +10,7 @@
 
   Invariant: once `scored` is set (by the first submission), `cv` and `cfg` never change.
 
-  Proof: test/boards.test.ts "refuses a conflicting PUT with 409 once a board has scores"
+  Proof: test/board-config.test.ts "refuses a conflicting PUT with 409 once a board has scores"
 ]]
 local state = redis.call('HMGET', KEYS[1], 'epoch', 'cv', 'cfg', 'scored')
 if not state[1] then return {0} end

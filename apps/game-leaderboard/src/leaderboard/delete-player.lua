@@ -13,7 +13,7 @@
   `seq` comes from the board's counter, so PostgreSQL orders the delete after every submission
   Redis ran before it.
 
-  Proof: test/reads.test.ts "submits, reads, streams and deletes on boards owned by different masters"
+  Proof: test/cluster-slots.test.ts "submits, reads, streams and deletes on boards owned by different masters"
 ]]
 local state = redis.call('HMGET', KEYS[1], 'epoch', 'cv')
 if not state[1] then return {0} end

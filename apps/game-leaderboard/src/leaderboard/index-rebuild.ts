@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { randomUUID } from 'node:crypto';
-import type { Pool } from 'pg';
+import type { Pool, QueryConfig, QueryResultRow } from 'pg';
 import type { RedisClient } from '@redis-patterns/redis-core';
 import { unavailable } from '@redis-patterns/service-kit';
 import { redisCall } from './redis-call';
@@ -180,13 +180,21 @@ export class IndexRebuilder {
     };
 
     const client = await pg.connect();
+    // The pool's client-side timeout (its statement timeout + 500 ms) would cut the sort behind
+    // the first FETCH of a large board, and every retry with it: the rebuild's own limit applies.
+    const query = <R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]) =>
+      client.query<R>({
+        text,
+        values,
+        query_timeout: REBUILD_STATEMENT_TIMEOUT_MS + 500,
+      } as QueryConfig);
     let seq = 0;
     let scored = false;
     try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       // Sorting a board of millions of rows outlasts a request's statement timeout.
-      await client.query(`SET LOCAL statement_timeout = ${REBUILD_STATEMENT_TIMEOUT_MS}`);
-      const totals = await client.query<{ seq: string | null; rows: string }>(
+      await query(`SET LOCAL statement_timeout = ${REBUILD_STATEMENT_TIMEOUT_MS}`);
+      const totals = await query<{ seq: string | null; rows: string }>(
         'SELECT max(version) AS seq, count(*) AS rows FROM lb_scores WHERE board = $1',
         [board],
       );
@@ -194,7 +202,7 @@ export class IndexRebuilder {
       scored = Number(totals.rows[0].rows) > 0;
       // One cursor, one scan: rows grouped by period and in score order, which a skiplist
       // inserts along a path that stays in cache (keyset pages would re-sort every page).
-      await client.query(
+      await query(
         `DECLARE rebuild NO SCROLL CURSOR FOR
          SELECT s.period, s.player, s.score, s.arrival, s.subscore, s.expires_at, n.name
          FROM lb_scores s LEFT JOIN lb_names n ON n.player = s.player
@@ -203,7 +211,7 @@ export class IndexRebuilder {
         [board, new Date(now).toISOString()],
       );
       for (;;) {
-        const page = await client.query<Row>(`FETCH ${pageSize} FROM rebuild`);
+        const page = await query<Row>(`FETCH ${pageSize} FROM rebuild`);
         if (page.rows.length === 0) break;
         const byPeriod = new Map<string, Row[]>();
         for (const row of page.rows) {
@@ -220,7 +228,7 @@ export class IndexRebuilder {
         entries += page.rows.length;
         if (page.rows.length < pageSize) break;
       }
-      await client.query('COMMIT');
+      await query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
       throw error;

@@ -30,8 +30,8 @@
   scores order by subscore, then arrival (score-encoding.ts). The arrival hash holds `arrival`,
   or `arrival:subkey` on a subscore board.
 
-  Proof: test/scores.test.ts "keeps exactly each player maximum (best) and sum (increment)"
-  Proof: test/scores.test.ts "ranks equal scores by arrival at Redis"
+  Proof: test/scores-exact.test.ts "keeps exactly each player maximum (best) and sum (increment)"
+  Proof: test/ties.test.ts "ranks equal scores by arrival at Redis"
 ]]
 local BIG = 9007199254740992
 local MAX = 9007199254740991

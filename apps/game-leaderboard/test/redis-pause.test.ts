@@ -1,10 +1,9 @@
-import { topologiesUnderTest, until } from '@redis-patterns/testkit';
+import { httpCall, topologiesUnderTest, until } from '@redis-patterns/testkit';
 import {
-  call,
+  type Reply,
   COMMAND_TIMEOUT_MS,
   replicasOf,
-  startLeaderboard,
-  type Leaderboard,
+  leaderboardFixture,
   sharedPostgres,
   notOnThisTopology,
 } from './leaderboard-harness';
@@ -15,18 +14,9 @@ const NO_FAILOVER_MS = 60_000;
 const postgres = sharedPostgres();
 
 describe.each(topologiesUnderTest())('game-leaderboard with Redis away on %s', (kind) => {
-  let lb: Leaderboard;
-  const url = (i: number) => lb.url(i);
-
-  beforeAll(async () => {
-    lb = await startLeaderboard(kind, {
-      postgres: postgres(),
-      failureDetectionMs: NO_FAILOVER_MS,
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await lb?.close();
+  const { lb, url } = leaderboardFixture(kind, {
+    postgres,
+    failureDetectionMs: NO_FAILOVER_MS,
   });
 
   async function backToNormal(): Promise<void> {
@@ -37,9 +27,11 @@ describe.each(topologiesUnderTest())('game-leaderboard with Redis away on %s', (
         10_000,
       );
     }
-    const answer = await call(url(0), 'POST', '/leaderboards/paused/scores', {
-      playerId: 'a',
-      score: 1,
+    const answer = await httpCall<Reply>(url(0), 'POST', '/leaderboards/paused/scores', {
+      body: {
+        playerId: 'a',
+        score: 1,
+      },
     });
     expect(answer.status).toBe(200);
   }
@@ -48,13 +40,15 @@ describe.each(topologiesUnderTest())('game-leaderboard with Redis away on %s', (
     // Each replica's connections for acknowledged writes open on first use; opening them against
     // a paused Cluster takes the connect timeout on top (4 s here), which is not what this measures.
     for (const i of [0, 1]) {
-      const warm = await call(url(i), 'POST', '/leaderboards/paused/scores', {
-        playerId: 'w',
-        score: 1,
+      const warm = await httpCall<Reply>(url(i), 'POST', '/leaderboards/paused/scores', {
+        body: {
+          playerId: 'w',
+          score: 1,
+        },
       });
       expect(warm.status).toBe(200);
     }
-    await Promise.all(lb.topology.servers.map((server) => server.pause()));
+    await Promise.all(lb().topology.servers.map((server) => server.pause()));
     try {
       for (const [method, path, body] of [
         ['POST', '/leaderboards/paused/scores', { playerId: 'a', score: 1 }],
@@ -64,7 +58,7 @@ describe.each(topologiesUnderTest())('game-leaderboard with Redis away on %s', (
         ['DELETE', '/leaderboards/paused/players/a', undefined],
       ] as const) {
         const started = Date.now();
-        const answer = await call(url(0), method, path, body);
+        const answer = await httpCall<Reply>(url(0), method, path, { body });
         expect([path, answer.status, answer.body.code]).toEqual([path, 503, 'REDIS_UNAVAILABLE']);
         expect([method, path, Date.now() - started < COMMAND_TIMEOUT_MS + 1000]).toEqual([
           method,
@@ -78,7 +72,7 @@ describe.each(topologiesUnderTest())('game-leaderboard with Redis away on %s', (
       // The readiness deadline is 800 ms; the margin covers a busy machine.
       expect(Date.now() - started).toBeLessThan(1500);
     } finally {
-      await Promise.all(lb.topology.servers.map((server) => server.resume()));
+      await Promise.all(lb().topology.servers.map((server) => server.resume()));
     }
     await backToNormal();
   }, 60_000);
@@ -92,13 +86,15 @@ describe.each(topologiesUnderTest())('game-leaderboard with Redis away on %s', (
       // The board and the names hash may live on different Cluster masters: pause the replicas
       // of both.
       const masters = await Promise.all(
-        [lb.keys.index(board, 'all'), lb.keys.names].map((key) => lb.topology.master(key)),
+        [lb().keys.index(board, 'all'), lb().keys.names].map((key) => lb().topology.master(key)),
       );
       const replicas = [
-        ...new Set((await Promise.all(masters.map((m) => replicasOf(lb.topology, m)))).flat()),
+        ...new Set((await Promise.all(masters.map((m) => replicasOf(lb().topology, m)))).flat()),
       ];
       expect(replicas.length).toBeGreaterThan(0);
-      await call(url(0), 'POST', `/leaderboards/${board}/scores`, { playerId: 'kept', score: 5 });
+      await httpCall<Reply>(url(0), 'POST', `/leaderboards/${board}/scores`, {
+        body: { playerId: 'kept', score: 5 },
+      });
       await Promise.all(replicas.map((server) => server.pause()));
       try {
         for (const [method, path, body] of [
@@ -107,7 +103,7 @@ describe.each(topologiesUnderTest())('game-leaderboard with Redis away on %s', (
           ['DELETE', `/leaderboards/${board}/players/kept`, undefined],
         ] as const) {
           const started = Date.now();
-          const answer = await call(url(1), method, path, body);
+          const answer = await httpCall<Reply>(url(1), method, path, { body });
           expect([path, answer.status, answer.body.code]).toEqual([
             path,
             503,
@@ -115,7 +111,7 @@ describe.each(topologiesUnderTest())('game-leaderboard with Redis away on %s', (
           ]);
           expect(Date.now() - started).toBeLessThan(COMMAND_TIMEOUT_MS + 1000);
         }
-        const top = await call(url(0), 'GET', `/leaderboards/${board}/top`);
+        const top = await httpCall<Reply>(url(0), 'GET', `/leaderboards/${board}/top`);
         expect(top.status).toBe(200);
       } finally {
         await Promise.all(replicas.map((server) => server.resume()));
