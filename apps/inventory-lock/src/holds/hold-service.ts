@@ -2,22 +2,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DomainError } from '@redis-patterns/service-kit';
 import type { Counter } from 'prom-client';
 import type { Strategy } from '../config';
-import type { InventoryService } from '../inventory/inventory-service';
+import {
+  resultOf,
+  type InventoryService,
+  type ReservationResult,
+} from '../inventory/inventory-service';
 import type { Item } from '../inventory/inventory-store';
 import { MAX_STOCK } from '../inventory/inventory-store';
 import type { FencedLock } from '../lock/fenced-lock';
 import { holdTtl, linesKey, sortedLines, type HoldLine } from './hold-lines';
 import type { Hold, HoldStore, Settlement, StoredHold } from './hold-store';
 
-export type HoldResult =
-  | 'created'
-  | 'repeated'
-  | 'insufficient'
-  | 'not_found'
-  | 'conflict'
-  | 'lock_failed'
-  | 'fenced'
-  | 'error';
+/** The same outcomes as a reservation's (one metric vocabulary for both). */
+export type HoldResult = ReservationResult;
 
 export interface HoldMetrics {
   holds: Counter<'result'>;
@@ -266,22 +263,4 @@ function tooLate(orderId: string, status: 'expired' | 'cancelled' | 'confirmed',
     `HOLD_${status.toUpperCase()}`,
     `Order ${orderId} was ${status}; it cannot be ${asked} now`,
   );
-}
-
-function resultOf(error: unknown): HoldResult {
-  if (!(error instanceof DomainError)) return 'error';
-  switch (error.code) {
-    case 'INSUFFICIENT_STOCK':
-      return 'insufficient';
-    case 'SKU_NOT_FOUND':
-      return 'not_found';
-    case 'ORDER_ID_CONFLICT':
-      return 'conflict';
-    case 'FENCING_TOKEN_STALE':
-      return 'fenced';
-    case 'LOCK_NOT_ACQUIRED':
-      return 'lock_failed';
-    default:
-      return 'error';
-  }
 }

@@ -288,7 +288,8 @@ export class InventoryService {
   }
 }
 
-function resultOf(error: unknown): ReservationResult {
+/** The metric label of a failed reservation or hold: its domain error, or `error`. */
+export function resultOf(error: unknown): ReservationResult {
   if (!(error instanceof DomainError)) return 'error';
   switch (error.code) {
     case 'INSUFFICIENT_STOCK':
