@@ -16,6 +16,12 @@ describe('isRedisUnavailable', () => {
     ['a refused connection', withCode('ECONNREFUSED')],
     ['a demoted master', reply("READONLY You can't write against a read only replica.")],
     ['a Cluster failover', reply('CLUSTERDOWN The cluster is down')],
+    [
+      'a WAIT whose master was demoted',
+      reply(
+        'UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)',
+      ),
+    ],
     ['a busy script', reply('BUSY Redis is busy running a script.')],
     ['a write not replicated', new ReplicaAckError(0, 1, 400)],
   ])('is true for %s', (_, error) => {

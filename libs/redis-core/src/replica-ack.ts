@@ -234,9 +234,12 @@ function isError(value: unknown): value is Error {
   return value instanceof Error || types.isNativeError(value);
 }
 
-/** Reply errors that mean "not now" (failover, loading, busy script, memory full), not a bug. */
+/**
+ * Reply errors that mean "not now" (failover, loading, busy script, memory full), not a bug.
+ * UNBLOCKED is what a `WAIT` in flight gets when its master is demoted to a replica.
+ */
 const TRANSIENT_REPLIES =
-  /^(READONLY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|NOREPLICAS|LOADING|BUSY|OOM|MOVED|ASK)\b/;
+  /^(READONLY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|NOREPLICAS|LOADING|BUSY|OOM|MOVED|ASK|UNBLOCKED)\b/;
 
 /** What ioredis and the socket say when Redis is away: not a bug of the caller. */
 const AWAY_MESSAGES =
