@@ -27,6 +27,8 @@ describe.each(topologiesUnderTest())('replica acknowledgements on %s', (kind) =>
 
   beforeAll(async () => {
     topology = await startTopology(kind);
+    // Every replica in sync first: the first test's WAIT would otherwise time a link still syncing.
+    await topology.converged();
     client = createRedis({ ...topology.config, commandTimeoutMs: 1000 });
     await new Promise((resolve) => client.once('ready', resolve));
   }, 60_000);
