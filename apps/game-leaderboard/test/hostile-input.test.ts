@@ -102,6 +102,18 @@ const examples: HostileExample[] = [
     status: 400,
   },
   post({ playerId: 'p\u0000', score: 1 }, 'a NUL byte in a player id'),
+  // Regression (a CI run, seed 699632564 of GET /leaderboards/{board}/players/{playerId}): a
+  // subscore of 0 on laps (asc) was stored as '-0' and every lookup of that player was a 500.
+  {
+    name: 'a subscore of 0 on an asc subscore board',
+    method: 'POST',
+    url: '/leaderboards/laps/scores',
+    payload: { playerId: 'zero-sub', score: 5, subscore: 0 },
+    status: 200,
+  },
+  { method: 'GET', url: '/leaderboards/laps/players/zero-sub', status: 200 },
+  { method: 'GET', url: '/leaderboards/laps/players/zero-sub/around?radius=1', status: 200 },
+  { method: 'DELETE', url: '/leaderboards/laps/players/zero-sub', status: 204 },
   {
     name: 'an escape character in a display name',
     method: 'PUT',

@@ -81,6 +81,44 @@ describe.each(topologiesUnderTest())('game-leaderboard subscores on %s, 2 replic
     expect((await submit(0, 'speedrun', { playerId: 'fay', score: 100 })).body.subscore).toBe(0);
   });
 
+  // A CI run's hostile-input suite found it: on an `asc` subscore, Lua computed 0 as -0 and wrote
+  // the key '1-000000000000000', which the lookup scripts could not parse (500 on every read).
+  it('finds a player whose subscore is 0 on an asc subscore board, on every lookup', async () => {
+    await httpCall<Reply>(url(0), 'PUT', '/leaderboards/laps-zero', {
+      body: { sort: 'asc', operator: 'best', reset: 'none', subscore: 'asc' },
+    });
+    await submit(0, 'laps-zero', { playerId: 'ann', score: 70, subscore: 0 });
+    await submit(1, 'laps-zero', { playerId: 'bob', score: 80, subscore: 1 });
+    // A better lap time with subscore 0 again replaces ann's entry instead of adding one.
+    const better = await submit(1, 'laps-zero', { playerId: 'ann', score: 60 });
+    expect([better.status, better.body.rank, better.body.subscore]).toEqual([200, 1, 0]);
+    expect(await table(0, 'laps-zero')).toEqual([
+      [1, 'ann', 60, 0],
+      [2, 'bob', 80, 1],
+    ]);
+    const ann = await httpCall<Reply>(url(1), 'GET', '/leaderboards/laps-zero/players/ann');
+    expect([ann.status, ann.body]).toMatchObject([200, { rank: 1, score: 60, subscore: 0 }]);
+    const around = await httpCall<Reply>(
+      url(0),
+      'GET',
+      '/leaderboards/laps-zero/players/ann/around?radius=1',
+    );
+    expect(around.body.entries!.map((e) => [e.playerId, e.subscore])).toEqual([
+      ['ann', 0],
+      ['bob', 1],
+    ]);
+    const friends = await httpCall<Reply>(url(1), 'POST', '/leaderboards/laps-zero/ranks', {
+      body: { playerIds: ['ann', 'bob'] },
+    });
+    expect(friends.body.entries!.map((e) => [e.rank, e.playerId, e.subscore])).toEqual([
+      [1, 'ann', 0],
+      [2, 'bob', 1],
+    ]);
+    const removed = await httpCall(url(0), 'DELETE', '/leaderboards/laps-zero/players/ann');
+    expect(removed.status).toBe(204);
+    expect(await table(1, 'laps-zero')).toEqual([[1, 'bob', 80, 1]]);
+  });
+
   it('adds subscores with increment and subtracts with decrement', async () => {
     for (const operator of ['increment', 'decrement']) {
       const board = `sub-${operator}`;

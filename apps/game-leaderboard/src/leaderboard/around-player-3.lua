@@ -16,10 +16,11 @@
 local state = redis.call('HMGET', KEYS[1], 'epoch', 'cv')
 if not state[1] then return {0} end
 if state[2] ~= ARGV[1] then return {-1} end
--- `arrival`, or `arrival:subkey` on a subscore board (the subkey leads the member).
+-- `arrival`, or `arrival:subkey` on a subscore board (the subkey leads the member; one
+-- written before -0 was normalised in submit-score.lua holds a '-').
 local value = redis.call('HGET', KEYS[3], ARGV[2])
 if not value then return {2} end
-local arrival, key = string.match(value, '^(%d+):(%d+)$')
+local arrival, key = string.match(value, '^(%d+):([%d%-]+)$')
 local member = (key or '') .. string.format('%016.0f', 9007199254740992 - tonumber(arrival or value)) .. ARGV[2]
 local rank = redis.call('ZREVRANK', KEYS[2], member)
 if not rank then return {2} end

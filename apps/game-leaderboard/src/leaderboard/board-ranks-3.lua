@@ -17,11 +17,12 @@ if state[2] ~= ARGV[1] then return {-1} end
 local BIG = 9007199254740992
 local result = {1, redis.call('ZCARD', KEYS[2])}
 for i = 2, #ARGV do
-  -- `arrival`, or `arrival:subkey` on a subscore board (the subkey leads the member).
+  -- `arrival`, or `arrival:subkey` on a subscore board (the subkey leads the member; one
+-- written before -0 was normalised in submit-score.lua holds a '-').
   local value = redis.call('HGET', KEYS[3], ARGV[i])
   local member = nil
   if value then
-    local arrival, key = string.match(value, '^(%d+):(%d+)$')
+    local arrival, key = string.match(value, '^(%d+):([%d%-]+)$')
     member = (key or '') .. string.format('%016.0f', BIG - tonumber(arrival or value)) .. ARGV[i]
   end
   local rank = member and redis.call('ZREVRANK', KEYS[2], member)

@@ -25,11 +25,12 @@ local result = {1, tonumber(state[1]), 0}
 local any = false
 for k = 1, n do
   local set, hash = KEYS[2 * k], KEYS[2 * k + 1]
-  -- `arrival`, or `arrival:subkey` on a subscore board (the subkey leads the member).
+  -- `arrival`, or `arrival:subkey` on a subscore board (the subkey leads the member; one
+-- written before -0 was normalised in submit-score.lua holds a '-').
   local value = redis.call('HGET', hash, player)
   local removed = 0
   if value then
-    local arrival, key = string.match(value, '^(%d+):(%d+)$')
+    local arrival, key = string.match(value, '^(%d+):([%d%-]+)$')
     local tail = string.format('%016.0f', BIG - tonumber(arrival or value)) .. player
     removed = redis.call('ZREM', set, (key or '') .. tail)
     redis.call('HDEL', hash, player)

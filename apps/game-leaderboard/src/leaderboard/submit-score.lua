@@ -54,37 +54,44 @@ local n = (#KEYS - 1) / 2
 -- The 17-character key of a subscore: sorts bytewise as the subscore ranks.
 local function subKey(sub)
   local v = subSign * sub
+  -- -1 * 0 is -0 in Lua, and '%016.0f' of it '-000000000000000', which no reader parses.
+  if v == 0 then v = 0 end
   if v >= 0 then return '1' .. string.format('%016.0f', v) end
   return '0' .. string.format('%016.0f', BIG + v)
 end
 local function subOfKey(key)
   local digits = tonumber(string.sub(key, 2))
   local v = (string.sub(key, 1, 1) == '1') and digits or digits - BIG
-  return subSign * v
+  local sub = subSign * v
+  if sub == 0 then sub = 0 end
+  return sub
+end
+local function tail(arrival)
+  return string.format('%016.0f', BIG - arrival) .. player
 end
 local function member(arrival, sub)
-  local tail = string.format('%016.0f', BIG - arrival) .. player
-  if hasSub then return subKey(sub) .. tail end
-  return tail
+  if hasSub then return subKey(sub) .. tail(arrival) end
+  return tail(arrival)
 end
 local function hashValue(arrival, sub)
   if hasSub then return string.format('%.0f', arrival) .. ':' .. subKey(sub) end
   return arrival
 end
--- {arrival, subscore} from an arrival-hash value, or nil.
+-- {arrival, subscore, stored member} from an arrival-hash value, or nil. The member is rebuilt
+-- from the stored key as it is: one written before -0 was normalised reads '1-000000000000000'.
 local function parse(v)
   if not v then return nil end
-  local arrival, key = string.match(v, '^(%d+):(%d+)$')
-  if arrival then return tonumber(arrival), subOfKey(key) end
-  return tonumber(v), 0
+  local arrival, key = string.match(v, '^(%d+):([%d%-]+)$')
+  if arrival then return tonumber(arrival), subOfKey(key), key .. tail(tonumber(arrival)) end
+  return tonumber(v), 0, tail(tonumber(v))
 end
 local function outOfRange(x) return x > MAX or x < -MAX end
 
-local olds, oldSubs, arrivals, news, newSubs = {}, {}, {}, {}, {}
+local olds, oldSubs, oldMembers, arrivals, news, newSubs = {}, {}, {}, {}, {}, {}
 for k = 1, n do
   local set, hash = KEYS[2 * k], KEYS[2 * k + 1]
-  local arrival, oldSub = parse(redis.call('HGET', hash, player))
-  local stored = arrival and redis.call('ZSCORE', set, member(arrival, oldSub))
+  local arrival, oldSub, oldMember = parse(redis.call('HGET', hash, player))
+  local stored = arrival and redis.call('ZSCORE', set, oldMember)
   local old = stored and sign * tonumber(stored) or nil
   if not stored then oldSub = nil end
   local new, newSub = value, subValue
@@ -105,7 +112,8 @@ for k = 1, n do
     return {2, first and string.format('%.0f', first) or false}
   end
   if not stored then arrival = nil end
-  olds[k], oldSubs[k], arrivals[k], news[k], newSubs[k] = old, oldSub, arrival, new, newSub
+  olds[k], oldSubs[k], oldMembers[k], arrivals[k] = old, oldSub, oldMember, arrival
+  news[k], newSubs[k] = new, newSub
 end
 
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
@@ -117,7 +125,7 @@ for k = 1, n do
   if olds[k] == nil or olds[k] ~= news[k] or oldSubs[k] ~= newSubs[k] then
     local before = nil
     if arrivals[k] then
-      local previous = member(arrivals[k], oldSubs[k])
+      local previous = oldMembers[k]
       before = redis.call('ZREVRANK', set, previous)
       redis.call('ZREM', set, previous)
     end
