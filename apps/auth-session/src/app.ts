@@ -39,12 +39,13 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
 }
 
 async function assemble(app: ServiceInstance, config: AppConfig): Promise<void> {
-  await registerRedis(app, { config: config.redis, readiness: 'required' });
   // Every request's session touch is one EVALSHA; under load, the ones issued in the same turn
   // of the event loop go out in one write instead of one syscall each (the largest cost of
-  // GET /auth/me in the profile, see the README). Order per connection is kept; pipelines
-  // (the acknowledged writes) are unaffected. redis-core has no option for it yet.
-  app.redis.options.enableAutoPipelining = true;
+  // GET /auth/me in the profile, see the README).
+  await registerRedis(app, {
+    config: { ...config.redis, autoPipelining: true },
+    readiness: 'required',
+  });
   await registerPostgres(app, config.database, {
     migrationsDir: join(__dirname, '..', 'migrations'),
   });

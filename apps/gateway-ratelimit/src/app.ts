@@ -21,7 +21,12 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
     forceCloseConnections: true,
   });
   try {
-    await registerRedis(app, { config: config.redis, readiness: 'startup' });
+    // Every proxied request is one limiter EVALSHA: under load, those issued in the same turn
+    // of the event loop go out in one write instead of one syscall each.
+    await registerRedis(app, {
+      config: { ...config.redis, autoPipelining: true },
+      readiness: 'startup',
+    });
     await app.register(gatewayRequest);
     await app.register(adminRoutes, config.admin);
     await app.register(rateLimit, {

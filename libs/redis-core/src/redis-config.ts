@@ -32,6 +32,15 @@ export interface RedisConfig {
    * @default false
    */
   enableOfflineQueue?: boolean;
+  /**
+   * Send the commands issued in one turn of the event loop in one write (ioredis'
+   * `enableAutoPipelining`), for a hot path of one command per request. Order per connection is
+   * kept; explicit pipelines and transactions are unaffected. Standalone and Sentinel only: a
+   * Cluster client ignores it (with a shard down, auto-pipelined commands outlived the command
+   * timeout).
+   * @default false
+   */
+  autoPipelining?: boolean;
   /** Retries of one command over reconnects before it fails. @default 1 */
   maxRetriesPerRequest?: number | null;
   /** Client name shown in `CLIENT LIST`. */
