@@ -128,6 +128,13 @@ describe('history archived in PostgreSQL', () => {
     expect(joined.history.map((m) => m.text)).toEqual(
       Array.from({ length: 35 }, (_, n) => `m${n}`),
     );
+    // A client that tracks only the last id it saw (no offsets) catches up from PostgreSQL too.
+    const byId = await member('by-id');
+    const caughtUp = (await byId.join(room, '0-0')) as JoinReply;
+    expect(caughtUp.history.map((m) => m.text)).toEqual(
+      Array.from({ length: 35 }, (_, n) => `m${n}`),
+    );
+    expect(caughtUp.truncated).toBe(false);
   });
 
   it('recovers and pages beyond the Redis window from PostgreSQL', async () => {

@@ -116,4 +116,27 @@ export class MessageArchive {
     );
     return rows.reverse().map(toMessage);
   }
+
+  /**
+   * The newest `limit` messages from the stream id `from` (exclusive when written `(id`, as
+   * XRANGE takes it) to strictly before `beforeId` (or the newest), oldest first.
+   */
+  async from(
+    room: string,
+    from: string,
+    beforeId: string | undefined,
+    limit: number,
+  ): Promise<ChatMessage[]> {
+    const exclusive = from.startsWith('(');
+    const [ms, seq] = (exclusive ? from.slice(1) : from).split('-');
+    const [endMs, endSeq] = beforeId ? beforeId.split('-') : [];
+    const { rows } = await this.pg.query<MessageRow>(
+      `SELECT ${COLUMNS} FROM chat_messages
+       WHERE room = $1 AND (id_ms, id_seq) ${exclusive ? '>' : '>='} ($3::bigint, $4::numeric)
+       ${beforeId ? 'AND (id_ms, id_seq) < ($5::bigint, $6::numeric)' : ''}
+       ORDER BY id_ms DESC, id_seq DESC LIMIT $2`,
+      beforeId ? [room, limit, ms, seq, endMs, endSeq] : [room, limit, ms, seq],
+    );
+    return rows.reverse().map(toMessage);
+  }
 }

@@ -242,20 +242,24 @@ export class MessageStore {
    * before it, see `catchupStart`), at most `limit`, oldest first.
    */
   async after(room: string, lastSeenId: string, limit: number): Promise<Catchup> {
+    const start = catchupStart(lastSeenId, this.options.resyncMarginMs);
     const entries = (await this.redis.xrevrange(
       this.keys.messages(room),
       '+',
-      catchupStart(lastSeenId, this.options.resyncMarginMs),
+      start,
       'COUNT',
       limit + 1,
     )) as StreamEntry[];
-    const truncated = entries.length > limit;
-    return {
-      messages: entries
-        .slice(0, limit)
-        .reverse()
-        .map((entry) => toMessage(room, entry)),
-      truncated,
-    };
+    const messages = entries
+      .slice(0, limit)
+      .reverse()
+      .map((entry) => toMessage(room, entry));
+    const { archive } = this.options;
+    if (!archive || entries.length > limit) return { messages, truncated: entries.length > limit };
+    // Redis may have lost the older part (restarted empty, trimmed by the cap): every
+    // acknowledged message is archived, so the rest of the window comes from PostgreSQL.
+    const older = await archive.from(room, start, messages[0]?.id, limit + 1 - messages.length);
+    const whole = [...older, ...messages];
+    return { messages: whole.slice(-limit), truncated: whole.length > limit };
   }
 }
