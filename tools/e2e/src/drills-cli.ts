@@ -98,8 +98,8 @@ function findings(results: DrillResult[]): string[] {
     const slowest = Math.max(...Object.values(pause.during).map((s) => s?.maxMs ?? 0));
     notes.push(
       `- **Redis paused**: every request still answered, the slowest in ${slowest} ms: the ` +
-        "gateway's limiter waits for the command timeout (500 ms) on every request (no circuit " +
-        'breaker), then the service answers (the cache after its own timeout until its breaker opens).',
+        "gateway's limiter waits for the command timeout (500 ms) until its circuit breaker opens, " +
+        'then the service answers (the cache after its own timeout until its breaker opens).',
     );
   }
   const pg = results.find((r) => r.kind === 'postgres-pause');

@@ -105,37 +105,36 @@ export class MessageArchive {
   }
 
   /** Up to `limit` messages strictly before the id `beforeId` (or the newest), oldest first. */
-  async before(room: string, beforeId: string | undefined, limit: number): Promise<ChatMessage[]> {
-    const [ms, seq] = beforeId ? beforeId.split('-') : [];
-    const { rows } = await this.pg.query<MessageRow>(
-      beforeId
-        ? `SELECT ${COLUMNS} FROM chat_messages WHERE room = $1 AND (id_ms, id_seq) < ($3::bigint, $4::numeric)
-           ORDER BY id_ms DESC, id_seq DESC LIMIT $2`
-        : `SELECT ${COLUMNS} FROM chat_messages WHERE room = $1 ORDER BY id_ms DESC, id_seq DESC LIMIT $2`,
-      beforeId ? [room, limit, ms, seq] : [room, limit],
-    );
-    return rows.reverse().map(toMessage);
+  before(room: string, beforeId: string | undefined, limit: number): Promise<ChatMessage[]> {
+    return this.from(room, undefined, beforeId, limit);
   }
 
   /**
    * The newest `limit` messages from the stream id `from` (exclusive when written `(id`, as
-   * XRANGE takes it) to strictly before `beforeId` (or the newest), oldest first.
+   * XRANGE takes it; undefined: the oldest) to strictly before `beforeId` (undefined: the
+   * newest), oldest first.
    */
   async from(
     room: string,
-    from: string,
+    from: string | undefined,
     beforeId: string | undefined,
     limit: number,
   ): Promise<ChatMessage[]> {
-    const exclusive = from.startsWith('(');
-    const [ms, seq] = (exclusive ? from.slice(1) : from).split('-');
-    const [endMs, endSeq] = beforeId ? beforeId.split('-') : [];
+    const params: unknown[] = [room, limit];
+    const where = ['room = $1'];
+    const bound = (id: string, op: string) => {
+      const [ms, seq] = id.split('-');
+      params.push(ms, seq);
+      where.push(
+        `(id_ms, id_seq) ${op} ($${params.length - 1}::bigint, $${params.length}::numeric)`,
+      );
+    };
+    if (from) bound(from.replace(/^\(/, ''), from.startsWith('(') ? '>' : '>=');
+    if (beforeId) bound(beforeId, '<');
     const { rows } = await this.pg.query<MessageRow>(
-      `SELECT ${COLUMNS} FROM chat_messages
-       WHERE room = $1 AND (id_ms, id_seq) ${exclusive ? '>' : '>='} ($3::bigint, $4::numeric)
-       ${beforeId ? 'AND (id_ms, id_seq) < ($5::bigint, $6::numeric)' : ''}
+      `SELECT ${COLUMNS} FROM chat_messages WHERE ${where.join(' AND ')}
        ORDER BY id_ms DESC, id_seq DESC LIMIT $2`,
-      beforeId ? [room, limit, ms, seq, endMs, endSeq] : [room, limit, ms, seq],
+      params,
     );
     return rows.reverse().map(toMessage);
   }
