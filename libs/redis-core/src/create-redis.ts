@@ -2,6 +2,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { DEFAULT_REDIS_URL, type RedisConfig } from './redis-config';
 import { setReplicaAckPolicy, type ReplicaAckPolicy } from './replica-ack';
 import { SentinelFailoverGate } from './sentinel-failover-gate';
+import { SentinelMasterMap } from './sentinel-watch';
 
 /** Either kind of client; everything in this project works with both. */
 export type RedisClient = Redis | Cluster;
@@ -92,19 +93,33 @@ function createClient(config: RedisConfig): RedisClient {
   }
   if (config.sentinels?.length) {
     const url = new URL(config.url ?? DEFAULT_REDIS_URL);
-    return new Redis({
+    const tls = url.protocol === 'rediss:' ? {} : undefined;
+    const masterName = config.sentinelMaster ?? 'mymaster';
+    const masters = new SentinelMasterMap(config.sentinels, masterName, {
+      tls,
+      connectTimeout: options.connectTimeout,
+      retryStrategy: reconnectDelay,
+    });
+    const client = new Redis({
       ...options,
       sentinels: config.sentinels,
-      name: config.sentinelMaster ?? 'mymaster',
+      name: masterName,
       password: url.password ? decodeURIComponent(url.password) : undefined,
       username: url.username ? decodeURIComponent(url.username) : undefined,
       db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0,
-      tls: url.protocol === 'rediss:' ? {} : undefined,
+      tls,
       sentinelRetryStrategy: reconnectDelay,
+      // A Sentinel that is paused keeps its socket open: without a deadline, asking it for the
+      // master never returns, and the client never reconnects.
+      sentinelCommandTimeout: options.connectTimeout,
       // Without it a client stays on a demoted master until Sentinel reconfigures it (~11 s
       // measured), and everything written there meanwhile is discarded by the resync.
       failoverDetector: true,
+      // A Sentinel that has not yet seen the failover names the replaced master: go past it.
+      natMap: masters.natMap,
     });
+    client.once('end', () => masters.close());
+    return client;
   }
   return new Redis(config.url ?? DEFAULT_REDIS_URL, options);
 }

@@ -1,5 +1,6 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { RedisNode } from './redis-config';
+import { watchSentinels, type SentinelWatchOptions } from './sentinel-watch';
 
 /** Sentinel events that mean a failover of the master has begun: stop acknowledging. */
 const FAILOVER_STARTED = new Set([
@@ -34,37 +35,20 @@ export class SentinelFailoverGate {
   private epochValue = 0;
   private openedAt = 0;
   private active = false;
-  private readonly watchers: Redis[] = [];
+  private readonly watchers: Redis[];
 
   constructor(
     sentinels: RedisNode[],
     private readonly masterName: string,
-    options: Pick<RedisOptions, 'tls' | 'connectTimeout' | 'retryStrategy'> & {
-      sentinelPassword?: string;
-      sentinelUsername?: string;
-    },
+    options: SentinelWatchOptions,
     /** Longest the gate stays shut without an end event (a Sentinel that died mid-failover). */
     private readonly maxFailoverMs = 30000,
   ) {
-    for (const node of sentinels) {
-      const watcher = new Redis({
-        host: node.host,
-        port: node.port,
-        tls: options.tls,
-        password: options.sentinelPassword,
-        username: options.sentinelUsername,
-        connectTimeout: options.connectTimeout,
-        retryStrategy: options.retryStrategy,
-        maxRetriesPerRequest: null,
-        connectionName: 'failover-gate',
-      });
-      watcher.on('error', () => {});
-      watcher.on('pmessage', (_pattern: string, channel: string, message: string) =>
-        this.onEvent(channel, message),
-      );
-      watcher.psubscribe('*').catch(() => {});
-      this.watchers.push(watcher);
-    }
+    this.watchers = watchSentinels(
+      sentinels,
+      { ...options, connectionName: 'failover-gate' },
+      (channel, message) => this.onEvent(channel, message),
+    );
   }
 
   /** Changes whenever a failover begins or ends. */
