@@ -2,7 +2,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { DEFAULT_REDIS_URL, type RedisConfig } from './redis-config';
 import { setReplicaAckPolicy, type ReplicaAckPolicy } from './replica-ack';
 import { SentinelFailoverGate } from './sentinel-failover-gate';
-import { SentinelMasterMap } from './sentinel-watch';
+import { SentinelMasterMap, type SentinelEvents } from './sentinel-watch';
 
 /** Either kind of client; everything in this project works with both. */
 export type RedisClient = Redis | Cluster;
@@ -51,23 +51,20 @@ export function replicaAckPolicy(config: RedisConfig): ReplicaAckPolicy {
  * `writeAcknowledged` / `awaitReplicas` apply (see `RedisConfig`).
  */
 export function createRedis(config: RedisConfig = {}): RedisClient {
-  const client = createClient(config);
+  const { client, sentinelEvents } = createClient(config);
   const policy = replicaAckPolicy(config);
-  const sentinels = config.sentinels;
   const gate =
-    sentinels?.length && policy.replicas > 0
-      ? () =>
-          new SentinelFailoverGate(sentinels, config.sentinelMaster ?? 'mymaster', {
-            tls: config.url?.startsWith('rediss:') ? {} : undefined,
-            connectTimeout: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-            retryStrategy: reconnectDelay,
-          })
+    sentinelEvents && policy.replicas > 0
+      ? () => new SentinelFailoverGate(sentinelEvents, config.sentinelMaster ?? 'mymaster')
       : undefined;
   setReplicaAckPolicy(client, policy, gate);
   return client;
 }
 
-function createClient(config: RedisConfig): RedisClient {
+function createClient(config: RedisConfig): {
+  client: RedisClient;
+  sentinelEvents?: SentinelEvents;
+} {
   const options = baseOptions(config);
   if (config.clusterNodes?.length) {
     const url = config.url ? new URL(config.url) : undefined;
@@ -89,7 +86,7 @@ function createClient(config: RedisConfig): RedisClient {
         tls: url?.protocol === 'rediss:' ? {} : undefined,
       },
     };
-    return new Cluster(config.clusterNodes, clusterOptions);
+    return { client: new Cluster(config.clusterNodes, clusterOptions) };
   }
   if (config.sentinels?.length) {
     const url = new URL(config.url ?? DEFAULT_REDIS_URL);
@@ -119,9 +116,9 @@ function createClient(config: RedisConfig): RedisClient {
       natMap: masters.natMap,
     });
     client.once('end', () => masters.close());
-    return client;
+    return { client, sentinelEvents: masters };
   }
-  return new Redis(config.url ?? DEFAULT_REDIS_URL, options);
+  return { client: new Redis(config.url ?? DEFAULT_REDIS_URL, options) };
 }
 
 /**

@@ -1,6 +1,4 @@
-import type { Redis } from 'ioredis';
-import type { RedisNode } from './redis-config';
-import { watchSentinels, type SentinelWatchOptions } from './sentinel-watch';
+import type { SentinelEvents } from './sentinel-watch';
 
 /** Sentinel events that mean a failover of the master has begun: stop acknowledging. */
 const FAILOVER_STARTED = new Set([
@@ -35,20 +33,16 @@ export class SentinelFailoverGate {
   private epochValue = 0;
   private openedAt = 0;
   private active = false;
-  private readonly watchers: Redis[];
+  private readonly unsubscribe: () => void;
 
   constructor(
-    sentinels: RedisNode[],
+    /** The client's Sentinel subscriptions (its SentinelMasterMap's), shared, not opened again. */
+    events: SentinelEvents,
     private readonly masterName: string,
-    options: SentinelWatchOptions,
     /** Longest the gate stays shut without an end event (a Sentinel that died mid-failover). */
     private readonly maxFailoverMs = 30000,
   ) {
-    this.watchers = watchSentinels(
-      sentinels,
-      { ...options, connectionName: 'failover-gate' },
-      (channel, message) => this.onEvent(channel, message),
-    );
+    this.unsubscribe = events.onEvent((channel, message) => this.onEvent(channel, message));
   }
 
   /** Changes whenever a failover begins or ends. */
@@ -63,7 +57,7 @@ export class SentinelFailoverGate {
   }
 
   close(): void {
-    for (const watcher of this.watchers) watcher.disconnect();
+    this.unsubscribe();
   }
 
   private onEvent(channel: string, message: string): void {

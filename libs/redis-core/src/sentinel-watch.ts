@@ -10,14 +10,22 @@ export type SentinelWatchOptions = Pick<
   sentinelUsername?: string;
 };
 
+/** Every event a client's Sentinels publish, for whoever needs them (the failover gate). */
+export interface SentinelEvents {
+  /** Calls `listener` with each event's channel and message; returns its unsubscribe. */
+  onEvent(listener: SentinelListener): () => void;
+}
+
+export type SentinelListener = (channel: string, message: string) => void;
+
 /**
  * One connection per Sentinel subscribed to every event it publishes (`PSUBSCRIBE *`), each
  * event handed to `onEvent`; reconnects by itself. Disconnect the returned clients to stop.
  */
-export function watchSentinels(
+function watchSentinels(
   sentinels: RedisNode[],
   options: SentinelWatchOptions & { connectionName: string },
-  onEvent: (channel: string, message: string) => void,
+  onEvent: SentinelListener,
 ): Redis[] {
   return sentinels.map((node) => {
     const watcher = new Redis({
@@ -49,9 +57,10 @@ export function watchSentinels(
  * 10 s), and the resync discarded it all (235 gateway counts lost in one clean-clone run).
  * `natMap` is the hook ioredis gives for rewriting the address a Sentinel returned.
  */
-export class SentinelMasterMap {
+export class SentinelMasterMap implements SentinelEvents {
   /** `host:port` of a replaced master -> `host:port` of the one that replaced it. */
   private readonly replaced = new Map<string, string>();
+  private readonly listeners = new Set<SentinelListener>();
   private readonly watchers: Redis[];
 
   constructor(
@@ -61,11 +70,17 @@ export class SentinelMasterMap {
   ) {
     this.watchers = watchSentinels(
       sentinels,
-      { ...options, connectionName: 'master-map' },
+      { ...options, connectionName: 'sentinel-watch' },
       (channel, message) => {
         if (channel === '+switch-master') this.onSwitch(message);
+        for (const listener of this.listeners) listener(channel, message);
       },
     );
+  }
+
+  onEvent(listener: SentinelListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** The current master for an address a Sentinel returned (itself when never replaced). */
@@ -89,6 +104,7 @@ export class SentinelMasterMap {
   };
 
   close(): void {
+    this.listeners.clear();
     for (const watcher of this.watchers) watcher.disconnect();
   }
 
