@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
-  createService,
+  buildService,
   registerPostgres,
   registerRedis,
   type ServiceInstance,
@@ -22,20 +22,14 @@ import { UserRepository } from './users/user-repository';
  * Builds auth-session from a config object: the skeleton, its Redis and PostgreSQL, its routes.
  * A build that fails closes what it had opened (connections, pools), so nothing outlives it.
  */
-export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
-  const app = await createService({
+export function buildApp(config: AppConfig): Promise<ServiceInstance> {
+  const service = {
     name: 'auth-session',
     description: 'Login sessions shared by every replica, revocable, fixation-safe.',
     logLevel: config.logLevel,
     trustProxy: config.trustProxy,
-  });
-  try {
-    await assemble(app, config);
-    return app;
-  } catch (error) {
-    await app.close().catch(() => undefined);
-    throw error;
-  }
+  };
+  return buildService(service, (app) => assemble(app, config));
 }
 
 async function assemble(app: ServiceInstance, config: AppConfig): Promise<void> {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import {
-  createService,
+  buildService,
   registerPostgres,
   registerRedis,
   type ServiceInstance,
@@ -11,14 +11,15 @@ import { messagesRoutes } from './routes/messages-routes';
 import { pageRoutes } from './routes/page-routes';
 
 /** Builds chat-realtime from a config object: the skeleton, its Redis, Socket.IO, its routes. */
-export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
-  const app = await createService({
+export function buildApp(config: AppConfig): Promise<ServiceInstance> {
+  const service = {
     name: 'chat-realtime',
     description:
       'Socket.IO rooms across replicas through the Redis adapter, losing no acknowledged message.',
     logLevel: config.logLevel,
-  });
-  try {
+  };
+  // A failed boot closes what it had opened (Redis clients, a pool, Socket.IO).
+  return buildService(service, async (app) => {
     await registerRedis(app, { config: config.redis, readiness: 'required' });
     if (config.database) {
       await registerPostgres(app, config.database, {
@@ -32,10 +33,5 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
     await app.register(messagesRoutes, config.chat);
     await app.register(pageRoutes);
     await app.ready();
-  } catch (error) {
-    // Whatever registered before the failure (Redis clients, a pool, Socket.IO) is closed.
-    await app.close().catch(() => {});
-    throw error;
-  }
-  return app;
+  });
 }

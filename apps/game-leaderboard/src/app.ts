@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import {
-  createService,
+  buildService,
   registerPostgres,
   registerRedis,
   type ServiceInstance,
@@ -15,14 +15,15 @@ import { scoresRoutes } from './routes/scores-routes';
 import { streamRoutes } from './routes/stream-routes';
 
 /** Builds game-leaderboard from a config object: the skeleton, its Redis and PostgreSQL, its routes. */
-export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
-  const app = await createService({
+export function buildApp(config: AppConfig): Promise<ServiceInstance> {
+  const service = {
     name: 'game-leaderboard',
     description:
       'Sorted-set leaderboards: top N, rank, around-me and periods for millions of players.',
     logLevel: config.logLevel,
-  });
-  try {
+  };
+  // A failed boot closes what it had opened (a Redis client, a pool): nothing is leaked.
+  return buildService(service, async (app) => {
     await registerRedis(app, { config: config.redis, readiness: 'required' });
     await registerPostgres(app, config.database, {
       migrationsDir: join(__dirname, '..', 'migrations'),
@@ -37,10 +38,5 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
     await app.register(ranksRoutes);
     await app.register(playersRoutes);
     await app.register(streamRoutes);
-  } catch (error) {
-    // Whatever registered before the failure (a Redis client, a pool) is closed, not leaked.
-    await app.close().catch(() => {});
-    throw error;
-  }
-  return app;
+  });
 }

@@ -1,4 +1,4 @@
-import { createService, registerRedis, type ServiceInstance } from '@redis-patterns/service-kit';
+import { buildService, registerRedis, type ServiceInstance } from '@redis-patterns/service-kit';
 import type { AppConfig } from './config';
 import gatewayRequest from './proxy/gateway-request';
 import proxy from './proxy/proxy-plugin';
@@ -9,8 +9,8 @@ import { proxyRoutes } from './routes/proxy-routes';
 import { GATEWAY_DESCRIPTION } from './routes/proxy-schemas';
 
 /** Builds gateway-ratelimit from a config object: the skeleton, its Redis, its plugins and routes. */
-export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
-  const app = await createService({
+export function buildApp(config: AppConfig): Promise<ServiceInstance> {
+  const service = {
     name: 'gateway-ratelimit',
     description: GATEWAY_DESCRIPTION,
     logLevel: config.logLevel,
@@ -19,8 +19,9 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
     // SSE streams and WebSocket upgrades through the gateway never end by themselves: after the
     // drain delay (SHUTDOWN_DELAY_MS, readiness 503) close ends every connection.
     forceCloseConnections: true,
-  });
-  try {
+  };
+  // A failed boot closes what it had opened (the Redis client, the metrics timers).
+  return buildService(service, async (app) => {
     // Every proxied request is one limiter EVALSHA: under load, those issued in the same turn
     // of the event loop go out in one write instead of one syscall each.
     await registerRedis(app, {
@@ -46,10 +47,5 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
       trustProxy: config.trustProxy,
     });
     await app.register(proxyRoutes);
-  } catch (error) {
-    // A half-built instance still holds timers (metrics); release them before failing boot.
-    await app.close().catch(() => {});
-    throw error;
-  }
-  return app;
+  });
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import {
-  createService,
+  buildService,
   registerPostgres,
   registerRedis,
   type ServiceInstance,
@@ -16,13 +16,13 @@ import { orderRoutes } from './routes/order-routes';
  * Builds inventory-lock from a config object: the skeleton, its Redis and PostgreSQL, the fenced
  * lock, the inventory and holds, their routes. A failed build closes everything it opened.
  */
-export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
-  const app = await createService({
+export function buildApp(config: AppConfig): Promise<ServiceInstance> {
+  const service = {
     name: 'inventory-lock',
     description: 'Redlock-guarded stock reservations with fencing tokens: replicas never oversell.',
     logLevel: config.logLevel,
-  });
-  try {
+  };
+  return buildService(service, async (app) => {
     await registerRedis(app, { config: config.redis, readiness: 'required' });
     await registerPostgres(app, config.database, {
       migrationsDir: join(__dirname, '..', 'migrations'),
@@ -32,9 +32,5 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
     await app.register(holdsPlugin, { config });
     await app.register(inventoryRoutes, { testHooks: config.testHooks });
     await app.register(orderRoutes, { testHooks: config.testHooks });
-    return app;
-  } catch (error) {
-    await app.close().catch(() => undefined);
-    throw error;
-  }
+  });
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import {
-  createService,
+  buildService,
   registerPostgres,
   registerRedis,
   type ServiceInstance,
@@ -18,14 +18,15 @@ import type { ProductRoutesOptions } from './routes/route-options';
  * Builds product-api-cache from a config object: the skeleton, its Redis and PostgreSQL, the
  * catalogue, the cache tiers, the outbox, readiness, the routes.
  */
-export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
-  const app = await createService({
+export function buildApp(config: AppConfig): Promise<ServiceInstance> {
+  const service = {
     name: 'product-api-cache',
     description:
       'Cache-aside in front of PostgreSQL: fewer database reads, faster answers, never stale after a write.',
     logLevel: config.logLevel,
-  });
-  try {
+  };
+  // A failed boot closes what it had opened (Redis clients, the pool, the registry membership).
+  return buildService(service, async (app) => {
     await registerRedis(app, { config: config.redis, readiness: 'startup' });
     await registerPostgres(app, config.database, {
       migrationsDir: join(__dirname, '..', 'migrations'),
@@ -50,10 +51,5 @@ export async function buildApp(config: AppConfig): Promise<ServiceInstance> {
     };
     await app.register(productRoutes, routes);
     await app.register(productListRoutes, routes);
-  } catch (error) {
-    // Whatever booted (Redis clients, the pool, the registry membership) is closed again.
-    await app.close().catch(() => {});
-    throw error;
-  }
-  return app;
+  });
 }

@@ -163,3 +163,22 @@ export async function createService(options: ServiceOptions): Promise<ServiceIns
   await app.register(metricsPlugin);
   return app;
 }
+
+/**
+ * A service's `buildApp`: the skeleton, then the service's own assembly (its Redis, its pools,
+ * its plugins and routes). A boot that fails closes whatever it had opened before the error
+ * propagates, so a half-built instance leaks no connection, pool or timer.
+ */
+export async function buildService(
+  options: ServiceOptions,
+  assemble: (app: ServiceInstance) => Promise<void>,
+): Promise<ServiceInstance> {
+  const app = await createService(options);
+  try {
+    await assemble(app);
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    throw error;
+  }
+  return app;
+}

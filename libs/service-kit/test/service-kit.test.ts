@@ -1,9 +1,12 @@
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Type } from '@sinclair/typebox';
 import { Pool } from 'pg';
+import { createRedis } from '@redis-patterns/redis-core';
 import {
+  buildService,
   createService,
   DomainError,
   ErrorBody,
@@ -45,6 +48,18 @@ async function baseApp(): Promise<ServiceInstance> {
     return { done: true };
   });
   return app;
+}
+
+/** Clients connected to the Redis at `url`, not counting the one asking. */
+async function connectedClients(url: string): Promise<number> {
+  const probe = createRedis({ url });
+  try {
+    await once(probe, 'ready');
+    const list = (await probe.call('CLIENT', 'LIST')) as string;
+    return list.trim().split('\n').length - 1;
+  } finally {
+    probe.disconnect();
+  }
 }
 
 describe('service-kit skeleton', () => {
@@ -200,6 +215,21 @@ describe('readiness and shutdown with a real Redis', () => {
       }),
     ).rejects.toThrow(/Cannot reach Redis \(redis:\/\/127.0.0.1:1\/?\)/);
     await app.close();
+  });
+
+  it('a build that fails after its Redis connected closes that connection before it throws', async () => {
+    let built: ServiceInstance | undefined;
+    const clientsBefore = await connectedClients(redis.url);
+    await expect(
+      buildService({ name: 'kit-test', description: 'test', logLevel: 'silent' }, async (app) => {
+        built = app;
+        await registerRedis(app, { config: { url: redis.url }, readiness: 'required' });
+        expect(await connectedClients(redis.url)).toBeGreaterThan(clientsBefore);
+        throw new Error('a plugin failed');
+      }),
+    ).rejects.toThrow('a plugin failed');
+    expect(built?.redis.status).toBe('end');
+    expect(await connectedClients(redis.url)).toBe(clientsBefore);
   });
 
   it('on shutdown readiness goes 503 and an in-flight request still completes', async () => {
