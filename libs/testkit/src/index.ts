@@ -11,4 +11,5 @@ export * from './service-process';
 export * from './bench';
 export { log } from './log';
 export * from './hostile-input';
+export * from './hostile-input-tests';
 export * from './test-vocabulary';
