@@ -4,8 +4,8 @@ import {
   startTopology,
   replicatedTopologiesUnderTest,
   until,
-  type FailoverResult,
-  type RedisTopology,
+  MASTER_FAULTS,
+  type MasterFault,
 } from '@redis-patterns/testkit';
 import {
   call,
@@ -26,48 +26,6 @@ const BACKLOG = 150;
 const LOAD_BEFORE_MS = 1000;
 const LOAD_AFTER_MS = 2000;
 const PASSWORD = 'correct horse battery';
-
-interface Fault {
-  name: string;
-  /** Injects the fault (on a Cluster, on one of the masters); resolves once a replica leads. */
-  inject(topology: RedisTopology): Promise<FailoverResult & { recover(): Promise<void> }>;
-}
-
-const FAULTS: Fault[] = [
-  {
-    name: 'a forced failover',
-    inject: async (topology) => ({
-      ...(await topology.failover()),
-      recover: () => topology.converged(),
-    }),
-  },
-  {
-    name: 'a SIGKILLed master',
-    inject: async (topology) => {
-      const result = await topology.killMaster();
-      return {
-        ...result,
-        recover: async () => {
-          await result.restart();
-          await topology.converged();
-        },
-      };
-    },
-  },
-  {
-    name: 'a partitioned (SIGSTOPped) master',
-    inject: async (topology) => {
-      const result = await topology.partitionMaster();
-      return {
-        ...result,
-        recover: async () => {
-          await result.heal();
-          await topology.converged();
-        },
-      };
-    },
-  },
-];
 
 /** A logged-in session of the load: its cookie and the replica that logged it in. */
 interface Session {
@@ -208,16 +166,16 @@ const database = databaseFixture();
       return { topology, replicas };
     });
 
-    it.each(FAULTS.map((fault, i) => [fault.name, i] as const))(
+    it.each(MASTER_FAULTS.map((fault, i) => [fault.name, i] as const))(
       'through %s: acknowledged logouts stay revoked, acknowledged logins work, failures are 503',
       async (_, index) => {
-        const fault = FAULTS[index];
+        const fault = MASTER_FAULTS[index];
         const { topology, replicas } = suite();
         const backlog = await loginBacklog(replicas.urls, users, BACKLOG);
         const load = startLoad(replicas.urls, users, backlog);
         const loadAt = Date.now();
         let faultAt = 0;
-        let result: Awaited<ReturnType<Fault['inject']>>;
+        let result: Awaited<ReturnType<MasterFault['inject']>>;
         let recoveredAt = 0;
         try {
           await until(

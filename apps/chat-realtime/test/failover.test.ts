@@ -5,7 +5,7 @@ import {
   startTopology,
   topologiesUnderTest,
   uniquePrefix,
-  type FailoverResult,
+  MASTER_FAULTS,
   type RedisTopology,
   type Replicas,
 } from '@redis-patterns/testkit';
@@ -15,9 +15,6 @@ import type { ChatMessage } from '../src/chat/chat-protocol';
 import { ChatClient, redisOf, testConfig, type ErrorReply, type SendReply } from './chat-harness';
 
 jest.setTimeout(120000);
-
-type Fault = 'forced failover' | 'master SIGKILL' | 'partitioned master';
-const FAULTS: Fault[] = ['forced failover', 'master SIGKILL', 'partitioned master'];
 
 /** One send and how it ended. */
 interface Outcome {
@@ -73,10 +70,11 @@ describe.each(replicated)('chat-realtime through failovers on %s', (kind) => {
     return messages;
   }
 
-  it.each(FAULTS)(
+  it.each(MASTER_FAULTS.map((fault, i) => [fault.name, i] as const))(
     '%s under steady sending from three replicas: no acknowledged message lost or undelivered, no duplicate, every failure an error ack',
-    async (fault) => {
-      const room = `fo-${fault.split(' ')[1].toLowerCase()}`;
+    async (name, index) => {
+      const fault = MASTER_FAULTS[index];
+      const room = `fo-${index}`;
       const senders = await Promise.all([0, 1, 2].map((i) => connect(i, `sender${i}`)));
       const readers = await Promise.all([0, 1, 2].map((i) => connect(i, `reader${i}`)));
       const members = [...senders, ...readers];
@@ -104,22 +102,9 @@ describe.each(replicated)('chat-realtime through failovers on %s', (kind) => {
 
       await delay(1000);
       const faultAt = Date.now();
-      let result: FailoverResult;
-      let repair = async () => {};
-      if (fault === 'forced failover') {
-        result = await topology.failover(`{${room}}`);
-      } else if (fault === 'master SIGKILL') {
-        const killed = await topology.killMaster(`{${room}}`);
-        result = killed;
-        repair = killed.restart;
-      } else {
-        const partitioned = await topology.partitionMaster(`{${room}}`);
-        result = partitioned;
-        repair = partitioned.heal;
-      }
+      const result = await fault.inject(topology, `{${room}}`);
       await delay(2000);
-      await repair();
-      await topology.converged();
+      await result.recover();
       const convergedMs = Date.now() - faultAt;
       await delay(500);
       running = false;
@@ -164,7 +149,7 @@ describe.each(replicated)('chat-realtime through failovers on %s', (kind) => {
       const failedSpan = failed.length ? failed[failed.length - 1].at - failed[0].at : 0;
       const firstFailure = failed.length ? failed[0].at - faultAt : 0;
       process.stderr.write(
-        `[chat-failover] ${kind} ${fault}: sent ${outcomes.length}, acked ${acked.length}, ` +
+        `[chat-failover] ${kind} ${name}: sent ${outcomes.length}, acked ${acked.length}, ` +
           `failed ${failed.length} (UNAVAILABLE, from T+${firstFailure} ms for ${failedSpan} ms), ` +
           `acked-and-lost ${lost.length}, undelivered ${undelivered.length}, ` +
           `duplicates ${duplicated.length} stored / ${liveDuplicates.length} live, ` +

@@ -52,11 +52,16 @@ async function state(): Promise<unknown> {
   );
 }
 
+/** A 400 is a validation error naming the query parameter, and changes nothing. */
 const history = (query: string, name: string, status = 400): HostileExample => ({
   name,
   method: 'GET',
   url: `/rooms/general/messages${query}`,
   status,
+  ...(status === 400 && {
+    code: 'VALIDATION_ERROR',
+    message: new RegExp(`querystring/${query.slice(1).split('=')[0]}`),
+  }),
 });
 
 /** Issue 19's bad ids, and ids Redis itself would refuse (each was once a 503 or a 500). */
@@ -66,6 +71,9 @@ const examples: HostileExample[] = [
   history('?before=18446744073709551616-0', 'a millisecond part past 2^64 - 1'),
   history('?before=1-18446744073709551616', 'a sequence past 2^64 - 1'),
   history('?before=1700000000000', 'a millisecond part without its sequence'),
+  history('?before=1-99999999999999999999', 'a sequence of 20 digits'),
+  history('?before=x', 'not an id at all'),
+  history('?before=1-', 'a sequence left out after the dash'),
   history('?before=-', 'the smallest id alias'),
   history('?before=%2B', 'the largest id alias'),
   history('?before=(1-0', 'an exclusive-range prefix'),
@@ -88,21 +96,6 @@ const examples: HostileExample[] = [
 ];
 
 describe('hostile input on every route of /docs/json', () => {
-  it('a malformed message id is a 400 naming the field, never an outage, and changes nothing', async () => {
-    const before = await state();
-    for (const id of ['0-0', '18446744073709551616-0', '1-99999999999999999999', 'x', '1-']) {
-      const response = await app.inject({
-        method: 'GET',
-        url: `/rooms/general/messages?before=${encodeURIComponent(id)}`,
-        headers: { cookie: COOKIE },
-      });
-      expect({ id, status: response.statusCode }).toEqual({ id, status: 400 });
-      expect(response.json()).toMatchObject({ statusCode: 400, code: 'VALIDATION_ERROR' });
-      expect(response.json<{ message: string }>().message).toMatch(/querystring\/before/);
-    }
-    expect(await state()).toEqual(before);
-  });
-
   hostileInputTests({
     suite: () => ({
       app,

@@ -4,8 +4,7 @@ import {
   log,
   replicatedTopologiesUnderTest,
   until,
-  type FailoverResult,
-  type RedisTopology,
+  MASTER_FAULTS,
 } from '@redis-patterns/testkit';
 import { IMPLICIT_BOARD } from '../src/leaderboard/board-config';
 import { readPeriod } from '../src/leaderboard/board-periods';
@@ -22,51 +21,6 @@ import {
 /** One submission every 20 ms, alternating replicas: about 50 a second. */
 const LOAD_INTERVAL_MS = 20;
 const MAX_IN_FLIGHT = 20;
-
-interface Fault {
-  name: string;
-  /** Injects the fault on the master of `key`; resolves once a replica leads. */
-  inject(
-    topology: RedisTopology,
-    key: string,
-  ): Promise<FailoverResult & { recover(): Promise<void> }>;
-}
-
-const FAULTS: Fault[] = [
-  {
-    name: 'a forced failover',
-    inject: async (topology, key) => ({
-      ...(await topology.failover(key)),
-      recover: () => topology.converged(),
-    }),
-  },
-  {
-    name: 'a SIGKILLed master',
-    inject: async (topology, key) => {
-      const result = await topology.killMaster(key);
-      return {
-        ...result,
-        recover: async () => {
-          await result.restart();
-          await topology.converged();
-        },
-      };
-    },
-  },
-  {
-    name: 'a partitioned (SIGSTOPped) master',
-    inject: async (topology, key) => {
-      const result = await topology.partitionMaster(key);
-      return {
-        ...result,
-        recover: async () => {
-          await result.heal();
-          await topology.converged();
-        },
-      };
-    },
-  },
-];
 
 interface Outcome {
   playerId: string;
@@ -129,10 +83,10 @@ const replicated = replicatedTopologiesUnderTest();
       await lb?.close();
     });
 
-    it.each(FAULTS.map((fault, i) => [fault.name, i] as const))(
+    it.each(MASTER_FAULTS.map((fault, i) => [fault.name, i] as const))(
       'loses no acknowledged score through %s, and every failure is a 503',
       async (_, index) => {
-        const fault = FAULTS[index];
+        const fault = MASTER_FAULTS[index];
         const board = `failover-${index}`;
         const key = lb.keys.index(board, 'all');
         // A client may still route this board's slot to a master of the previous fault until its

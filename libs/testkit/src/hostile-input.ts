@@ -37,6 +37,10 @@ export interface HostileExample {
   anonymous?: boolean;
   /** The status it must get, or one of several. */
   status: number | readonly number[];
+  /** The error envelope's `code` it must get (e.g. `VALIDATION_ERROR`). @default not checked */
+  code?: string;
+  /** What the error envelope's `message` must match (e.g. name the field). @default not checked */
+  message?: RegExp;
 }
 
 /** A failing generated run to replay exactly: as printed in the failure. */
@@ -138,6 +142,8 @@ interface Exchange {
   label: string;
   view?: ServerView;
   expected?: readonly number[];
+  /** The error envelope an example must get. */
+  envelope?: { code?: string; message?: RegExp };
   anonymous?: boolean;
 }
 
@@ -250,6 +256,7 @@ class Suite {
       request: { method: example.method.toUpperCase(), url: example.url, headers, payload },
       label: example.name ?? `example ${example.method} ${example.url}`,
       expected: ([] as number[]).concat(example.status),
+      envelope: { code: example.code, message: example.message },
       anonymous: example.anonymous,
     });
   }
@@ -398,6 +405,8 @@ class Suite {
     const { route, expected } = exchange;
     if (expected && !expected.includes(status))
       return `status ${status}, expected ${expected.join(' or ')}`;
+    const envelopeProblem = this.envelopeProblem(exchange, response);
+    if (envelopeProblem) return envelopeProblem;
     const declared = route && declaredResponse(route, status);
     const unavailable = status === 503 && this.options.dependencyMayBeDown && declared;
     if (status >= 500 && !unavailable && !expected?.includes(status))
@@ -410,6 +419,24 @@ class Suite {
       return `status ${status} for a request that breaks the route's schema: ${breach}`;
     }
     return this.bodyProblem(route, declared, response);
+  }
+
+  private envelopeProblem(
+    { envelope }: Exchange,
+    response: LightMyRequestResponse,
+  ): string | undefined {
+    if (!envelope?.code && !envelope?.message) return undefined;
+    let body: { code?: unknown; message?: unknown } = {};
+    try {
+      body = JSON.parse(response.body) as typeof body;
+    } catch {
+      return 'body is not the JSON error envelope';
+    }
+    if (envelope.code && body.code !== envelope.code)
+      return `code ${String(body.code)}, expected ${envelope.code}`;
+    if (envelope.message && !envelope.message.test(String(body.message)))
+      return `message "${String(body.message)}" does not match ${String(envelope.message)}`;
+    return undefined;
   }
 
   private bodyProblem(

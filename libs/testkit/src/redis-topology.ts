@@ -54,6 +54,56 @@ export interface FailoverResult {
   promotedMs: number;
 }
 
+/** One of the master faults a deployment meets, as a failover test injects it. */
+export interface MasterFault {
+  name: string;
+  /**
+   * Injects the fault on the master of `key` (on a Cluster; one master elsewhere) and resolves
+   * once a replica leads; `recover()` undoes it (restart, heal) and waits until converged.
+   */
+  inject(
+    topology: RedisTopology,
+    key?: string,
+  ): Promise<FailoverResult & { recover(): Promise<void> }>;
+}
+
+/** A graceful promotion, a crash and a partition: the faults every failover test runs. */
+export const MASTER_FAULTS: readonly MasterFault[] = [
+  {
+    name: 'a forced failover',
+    inject: async (topology, key) => ({
+      ...(await topology.failover(key)),
+      recover: () => topology.converged(),
+    }),
+  },
+  {
+    name: 'a SIGKILLed master',
+    inject: async (topology, key) => {
+      const result = await topology.killMaster(key);
+      return {
+        ...result,
+        recover: async () => {
+          await result.restart();
+          await topology.converged();
+        },
+      };
+    },
+  },
+  {
+    name: 'a partitioned (SIGSTOPped) master',
+    inject: async (topology, key) => {
+      const result = await topology.partitionMaster(key);
+      return {
+        ...result,
+        recover: async () => {
+          await result.heal();
+          await topology.converged();
+        },
+      };
+    },
+  },
+];
+
 export interface TopologyOptions {
   /** Extra `redis-server` arguments for every data node. */
   args?: string[];

@@ -314,7 +314,14 @@ describe('hostileInputSuite on a service that holds', () => {
           payload: { name: 'x\u0000', stock: 1, tags: [] },
           status: 400,
         },
-        { method: 'POST', url: '/items/sku-1/reserve', payload: { quantity: true }, status: 400 },
+        {
+          method: 'POST',
+          url: '/items/sku-1/reserve',
+          payload: { quantity: true },
+          status: 400,
+          code: 'VALIDATION_ERROR',
+          message: /quantity/,
+        },
         { method: 'POST', url: '/items/sku-2/reserve', payload: { quantity: 100 }, status: 409 },
         { method: 'GET', url: '/items/nope', status: 404 },
         { method: 'GET', url: '/me', anonymous: true, status: 401 },
@@ -446,5 +453,24 @@ describe('hostileInputSuite catches each kind of bug', () => {
       route: 'POST /bugs/crash',
       problem: 'status 500, expected 400',
     });
+  });
+
+  it('a fixed example whose error does not name the field it must', async () => {
+    const error = await failureOf({
+      app,
+      include: [],
+      examples: [
+        {
+          name: 'a wrong type for the name',
+          method: 'POST',
+          url: '/bugs/crash',
+          payload: { name: 7 },
+          status: 400,
+          message: /stock/,
+        },
+      ],
+    });
+    expect(error.failures).toHaveLength(1);
+    expect(error.failures[0].problem).toMatch(/^message ".*name.*" does not match \/stock\/$/);
   });
 });
