@@ -1,5 +1,6 @@
 import { httpCall, inParallel, log, topologiesUnderTest, until } from '@redis-patterns/testkit';
 import { IMPLICIT_BOARD } from '../src/leaderboard/board-config';
+import { IndexRebuilder } from '../src/leaderboard/index-rebuild';
 import { readPeriod } from '../src/leaderboard/board-periods';
 import { seedBoard, seededPlayerId } from '../src/leaderboard/seed-board';
 import { playerOfMember, scoreOf } from '../src/leaderboard/score-encoding';
@@ -250,6 +251,50 @@ describe.each(topologiesUnderTest())('game-leaderboard after Redis lost its data
         `lost 0, ranks identical; rebuilt and answering in ${rebuildMs} ms`,
     );
   }, 120_000);
+
+  it("a rebuild whose PostgreSQL read outlasts its lock's lifetime keeps the lock and completes once", async () => {
+    await seedBoard(lb().pg, {
+      board: 'slow-read',
+      players: 2000,
+      nowMs: lb().clock.now,
+      retentionMs: RETENTION,
+    });
+    const rebuilt: number[] = [];
+    const warnings: unknown[] = [];
+    const rebuilder = new IndexRebuilder({
+      redis: lb().client,
+      pg: lb().pg,
+      keys: lb().keys,
+      retention: RETENTION,
+      clock: () => lb().clock.now,
+      log: { info: () => {}, warn: (...args: unknown[]) => void warnings.push(args) },
+      waitMs: 50,
+      lockTtlMs: 300,
+      onRebuilt: (_board, entries) => rebuilt.push(entries),
+    });
+    // The rebuild starts, then PostgreSQL stalls for more than three lock lifetimes, as the sort
+    // behind the first read of a 10^7 board does (and as a paused server does here).
+    await expect(rebuilder.ensure('slow-read', false)).rejects.toMatchObject({
+      code: 'BOARD_REBUILDING',
+    });
+    await lb().postgres.pause();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+    } finally {
+      await lb().postgres.resume();
+    }
+    await until(
+      'the slow rebuild to finish',
+      async () => (rebuilt.length ? true : undefined),
+      20_000,
+    );
+    expect(await rebuilder.ensure('slow-read', false)).toBe('ready');
+    // Without the renewal: 'index rebuild failed' (lock lost), then a new rebuild each request.
+    expect(warnings).toEqual([]);
+    expect(rebuilt).toEqual([4 * 2000]);
+    const all = lb().keys.index('slow-read', readPeriod(IMPLICIT_BOARD, 'all', lb().clock.now));
+    expect(await lb().client.zcard(all)).toBe(2000);
+  });
 
   it('seeds N players into PostgreSQL; the index is rebuilt on first read, on every period', async () => {
     await seedBoard(lb().pg, {

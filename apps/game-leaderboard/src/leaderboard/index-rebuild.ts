@@ -20,7 +20,10 @@ export interface IndexRebuilderOptions {
   log: Pick<FastifyBaseLogger, 'info' | 'warn'>;
   /** How long a request waits for a rebuild (its own or another replica's) before a 503. @default 1000 */
   waitMs?: number;
-  /** Rebuild lock lifetime, renewed by every batch; a rebuilder that dies frees it then. @default 15000 */
+  /**
+   * Rebuild lock lifetime, renewed by every batch and, while PostgreSQL reads, every third of
+   * it; a rebuilder that dies frees it then. @default 15000
+   */
   lockTtlMs?: number;
   /** Rows read from PostgreSQL per query. @default 5000 */
   pageSize?: number;
@@ -130,6 +133,25 @@ export class IndexRebuilder {
     );
   }
 
+  /**
+   * Renews the rebuild lock every third of its lifetime until `stop()`; `lost()` turns true once
+   * the lock is no longer this rebuilder's. An empty load-index batch writes nothing and renews.
+   */
+  private renewLock(lock: string, index: string, token: string) {
+    const { redis, keys } = this.options;
+    const renewalKeys: [string, string, string] = [lock, index, keys.arrivals(index)];
+    let lost = false;
+    const timer = setInterval(() => {
+      redisCall(() => loadIndex.run(redis, renewalKeys, [token, 0, 0, this.lockTtlMs]))
+        .then((renewed) => {
+          if (renewed !== 1) lost = true;
+        })
+        .catch(() => {});
+    }, this.lockTtlMs / 3);
+    timer.unref();
+    return { lost: () => lost, stop: () => clearInterval(timer) };
+  }
+
   private async rebuild(board: string, token: string): Promise<void> {
     const { redis, pg, keys, clock } = this.options;
     const started = Date.now();
@@ -180,6 +202,14 @@ export class IndexRebuilder {
     };
 
     const client = await pg.connect();
+    // The lock is renewed while PostgreSQL sorts and reads, not only by the writes: the first
+    // FETCH of a 10^7 board sorts for longer than the lock lives, and a rebuild that lost its
+    // lock to that wait would start again, sort again and never finish.
+    const renewal = this.renewLock(
+      lock,
+      keys.index(board, writePeriods(settings, now, this.options.retention)[0].name),
+      token,
+    );
     // The pool's client-side timeout (its statement timeout + 500 ms) would cut the sort behind
     // the first FETCH of a large board, and every retry with it: the rebuild's own limit applies.
     const query = <R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]) =>
@@ -212,6 +242,7 @@ export class IndexRebuilder {
       );
       for (;;) {
         const page = await query<Row>(`FETCH ${pageSize} FROM rebuild`);
+        if (renewal.lost()) throw lostLock(board);
         if (page.rows.length === 0) break;
         const byPeriod = new Map<string, Row[]>();
         for (const row of page.rows) {
@@ -233,6 +264,7 @@ export class IndexRebuilder {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     } finally {
+      renewal.stop();
       client.release();
     }
     // The current sets may hold writes PostgreSQL never acknowledged: empty those without rows.

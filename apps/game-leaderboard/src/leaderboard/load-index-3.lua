@@ -9,11 +9,15 @@
   ARGV[5..] quadruples: sorted-set score, member, player id, arrival-hash value (the member
   and the value as score-encoding.ts builds them, the same as submit-score.lua's)
 
+  An empty batch (no quadruples, ARGV[2] 0, ARGV[3] 0) writes nothing and only renews the lock:
+  the rebuild's heartbeat while PostgreSQL sorts and reads.
+
   Returns 1 when written, 0 when the lock is not the caller's (nothing written).
   Invariant: nothing is written without the lock (proof: rebuild.test.ts).
 
   Proof: test/rebuild.test.ts "rebuilds each board from PostgreSQL before answering"
   Proof: test/rebuild.test.ts "ranks identical once rebuilt"
+  Proof: test/rebuild.test.ts "a rebuild whose PostgreSQL read outlasts its lock's lifetime keeps the lock and completes once"
 ]]
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] == '1' then redis.call('DEL', KEYS[2], KEYS[3]) end
