@@ -118,7 +118,13 @@ export function serviceEnv(
     replicas: number;
   },
 ): Record<string, string> {
-  const env: Record<string, string> = { ...service.localEnv };
+  const env: Record<string, string> = {
+    // As in k8s (3 s there, after the preStop sleep): on SIGTERM readiness answers 503 and every
+    // answer closes its keep-alive socket for a second before close, so that close finds no
+    // pooled socket idle (a request sent on one as it is cut is reset, not replayed).
+    SHUTDOWN_DELAY_MS: '1000',
+    ...service.localEnv,
+  };
   if (service.database) env.DATABASE_URL = context.databases[service.database];
   if (service.name === 'inventory-lock' && context.redlock.length)
     env.REDLOCK_URLS = context.redlock.map((s) => s.url).join(',');

@@ -134,7 +134,9 @@ export async function createService(options: ServiceOptions): Promise<ServiceIns
     }
   });
   app.addHook('onSend', async (_request, reply) => {
-    if (closing) reply.header('connection', 'close');
+    // Draining too (readiness 503, before close): each client's keep-alive socket ends after
+    // its next answer, so none is left idle for close to cut while a request is on its way.
+    if (closing || app.health.shuttingDown) reply.header('connection', 'close');
   });
   app.addSchema(ErrorBody);
   // Fastify itself may answer these on any route (bad input, body too large, URL too long,

@@ -46,6 +46,26 @@ describe('service-kit: a replica that is shutting down', () => {
     await app.close();
   });
 
+  it('while draining (readiness 503, before close) answers normally and ends each keep-alive socket', async () => {
+    const { port } = app.server.address() as { port: number };
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    const received = readAll(socket, 5000);
+    app.health.shuttingDown = true;
+    try {
+      // Asked to keep the socket alive, the replica answers and then closes it anyway.
+      socket.write('POST /things HTTP/1.1\r\nHost: test\r\nConnection: keep-alive\r\n');
+      socket.write('Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}');
+      const answer = await received;
+      expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+      expect(writes).toEqual(['written']);
+    } finally {
+      app.health.shuttingDown = false;
+      writes.length = 0;
+    }
+  });
+
   it('answers a request that arrives after close began 503 SHUTTING_DOWN and runs nothing', async () => {
     const { port } = app.server.address() as { port: number };
     // One request in flight holds close open.

@@ -1,5 +1,6 @@
 // HTTP through the gateway replicas, the way a load balancer in front of them behaves: round-robin,
-// and a connection that is refused (nothing was sent) goes to the next replica. Each attempt is
+// and a request certain not to have been processed goes to the next replica: a refused connection
+// (nothing was sent), or a stopping replica's 503 SHUTTING_DOWN (its promise: not processed). Each attempt is
 // testkit's `httpCall`; a network failure becomes an answer with status 0 and its error code, so a
 // load can count it instead of stopping.
 import { httpCall, type HttpAnswer } from '@redis-patterns/testkit';
@@ -63,7 +64,10 @@ export class GatewayClient {
           headers: options.headers,
           timeoutMs: options.timeoutMs ?? 10000,
         });
-        return { ...answer, ms: performance.now() - started, via: origin };
+        const reply = { ...answer, ms: performance.now() - started, via: origin };
+        const code = (reply.body as { code?: unknown }).code;
+        if (reply.status !== 503 || code !== 'SHUTTING_DOWN') return reply;
+        last = reply;
       } catch (error) {
         const code = causeCode(error);
         last = {

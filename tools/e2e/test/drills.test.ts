@@ -80,7 +80,10 @@ describe('fault drills under a mixed load through the gateway (reduced size)', (
     // keep-alive socket the stopping gateway is closing is reset.
     // A request that reaches an upstream replica after its close began is answered 503
     // SHUTTING_DOWN (service-kit) and replayed by the gateway to another replica, so it never
-    // reaches the client; one that reaches a stopping gateway gets that 503 itself.
+    // reaches the client; one that reaches a stopping gateway gets that 503 itself, which the
+    // load generator, as a load balancer would, sends to the other gateway replica. For a second
+    // before close (SHUTDOWN_DELAY_MS, as in k8s) every answer closes its keep-alive socket, so
+    // close finds few pooled sockets to cut.
     const failed = failuresOf(result, () => true);
     for (const e of failed) {
       const allowed = READS.has(e.op)
