@@ -1,4 +1,11 @@
-import { httpCall, inParallel, log, topologiesUnderTest, until } from '@redis-patterns/testkit';
+import {
+  delay,
+  httpCall,
+  inParallel,
+  log,
+  topologiesUnderTest,
+  until,
+} from '@redis-patterns/testkit';
 import { IMPLICIT_BOARD } from '../src/leaderboard/board-config';
 import { IndexRebuilder } from '../src/leaderboard/index-rebuild';
 import { readPeriod } from '../src/leaderboard/board-periods';
@@ -279,7 +286,7 @@ describe.each(topologiesUnderTest())('game-leaderboard after Redis lost its data
     });
     await lb().postgres.pause();
     try {
-      await new Promise((resolve) => setTimeout(resolve, 1200));
+      await delay(1200);
     } finally {
       await lb().postgres.resume();
     }
