@@ -18,7 +18,6 @@ export function buildApp(config: AppConfig): Promise<ServiceInstance> {
       'Socket.IO rooms across replicas through the Redis adapter, losing no acknowledged message.',
     logLevel: config.logLevel,
   };
-  // A failed boot closes what it had opened (Redis clients, a pool, Socket.IO).
   return buildService(service, async (app) => {
     await registerRedis(app, { config: config.redis, readiness: 'required' });
     if (config.database) {

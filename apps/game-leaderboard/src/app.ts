@@ -22,7 +22,6 @@ export function buildApp(config: AppConfig): Promise<ServiceInstance> {
       'Sorted-set leaderboards: top N, rank, around-me and periods for millions of players.',
     logLevel: config.logLevel,
   };
-  // A failed boot closes what it had opened (a Redis client, a pool): nothing is leaked.
   return buildService(service, async (app) => {
     await registerRedis(app, { config: config.redis, readiness: 'required' });
     await registerPostgres(app, config.database, {

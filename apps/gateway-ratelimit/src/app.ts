@@ -20,7 +20,6 @@ export function buildApp(config: AppConfig): Promise<ServiceInstance> {
     // drain delay (SHUTDOWN_DELAY_MS, readiness 503) close ends every connection.
     forceCloseConnections: true,
   };
-  // A failed boot closes what it had opened (the Redis client, the metrics timers).
   return buildService(service, async (app) => {
     // Every proxied request is one limiter EVALSHA: under load, those issued in the same turn
     // of the event loop go out in one write instead of one syscall each.

@@ -25,7 +25,6 @@ export function buildApp(config: AppConfig): Promise<ServiceInstance> {
       'Cache-aside in front of PostgreSQL: fewer database reads, faster answers, never stale after a write.',
     logLevel: config.logLevel,
   };
-  // A failed boot closes what it had opened (Redis clients, the pool, the registry membership).
   return buildService(service, async (app) => {
     await registerRedis(app, { config: config.redis, readiness: 'startup' });
     await registerPostgres(app, config.database, {

@@ -1,8 +1,8 @@
 // HTTP through the gateway replicas, the way a load balancer in front of them behaves: round-robin,
-// and a request certain not to have been processed goes to the next replica: a refused connection
-// (nothing was sent), or a stopping replica's 503 SHUTTING_DOWN (its promise: not processed). Each attempt is
-// testkit's `httpCall`; a network failure becomes an answer with status 0 and its error code, so a
-// load can count it instead of stopping.
+// and a request certain not to have been processed goes to the next replica: a refused
+// connection (nothing was sent), or a stopping replica's 503 SHUTTING_DOWN (its promise: not
+// processed). Each attempt is testkit's `httpCall`; a network failure becomes an answer with
+// status 0 and its error code, so a load can count it instead of stopping.
 import { httpCall, type HttpAnswer } from '@redis-patterns/testkit';
 
 export interface Reply<B = Record<string, unknown>> extends HttpAnswer<B> {
